@@ -1,0 +1,258 @@
+package contract
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ConfigVersion is the schema version of Config. The agent refuses other versions, so a
+// webhook/agent version skew fails loudly instead of half-working.
+const ConfigVersion = "v1"
+
+// Output formats of a secret file. FormatRawPrefix is followed by the key to write.
+const (
+	FormatJSON      = "json"
+	FormatYAML      = "yaml"
+	FormatEnv       = "env"
+	FormatRawPrefix = "raw:"
+)
+
+// Defaults shared by the webhook (which resolves them into every Config) and the agent.
+const (
+	DefaultAuthPath    = "auth/kubernetes"
+	DefaultRefresh     = 5 * time.Minute
+	DefaultPerms       = FileMode(0o400)
+	DefaultInitTimeout = 2 * time.Minute
+	DefaultBackoffMin  = 500 * time.Millisecond
+	DefaultBackoffMax  = 30 * time.Second
+)
+
+// Config is everything the agent needs, resolved by the webhook from annotations and cluster
+// defaults. It travels as JSON in AnnotationAgentConfig.
+type Config struct {
+	Version string `json:"version"`
+	Vault   Vault  `json:"vault"`
+	Auth    Auth   `json:"auth"`
+	// Secrets are rendered as one set: all files change together.
+	Secrets []Secret `json:"secrets"`
+	// SecretsDir is where the files are written (the agent's mount of SecretsVolume).
+	SecretsDir string `json:"secretsDir"`
+	// Refresh is how often secrets without a lease are re-read.
+	Refresh Duration `json:"refresh"`
+	// InitTimeout bounds the first render of `agent run --once` before it gives up.
+	InitTimeout Duration `json:"initTimeout"`
+	Backoff     Backoff  `json:"backoff"`
+	// HandoverFile, when set (classic mode), is where the init agent leaves its Vault token and
+	// where the sidecar looks for it before logging in.
+	HandoverFile string `json:"handoverFile,omitempty"`
+	// MetricsPort, when non-zero, serves /healthz and /metrics on 127.0.0.1 (sidecar only).
+	MetricsPort int `json:"metricsPort,omitempty"`
+}
+
+// Vault says how to reach the Vault server. Empty fields fall back to the VAULT_* environment.
+type Vault struct {
+	Address    string `json:"address,omitempty"`
+	Namespace  string `json:"namespace,omitempty"`
+	CACert     string `json:"caCert,omitempty"` // PEM
+	CACertFile string `json:"caCertFile,omitempty"`
+	ClientCert string `json:"clientCertFile,omitempty"`
+	ClientKey  string `json:"clientKeyFile,omitempty"`
+	ServerName string `json:"tlsServerName,omitempty"`
+}
+
+// Auth is the Vault kubernetes auth login.
+type Auth struct {
+	// Path is the auth mount, e.g. "auth/kubernetes".
+	Path string `json:"path"`
+	Role string `json:"role"`
+	// TokenFile is the projected service-account token, read afresh at every login.
+	TokenFile string `json:"tokenFile"`
+}
+
+// Secret is one file to render.
+type Secret struct {
+	// Name identifies the secret in annotations, logs and metrics.
+	Name string `json:"name"`
+	// Path is the Vault logical path (KV v1, KV v2 with or without "data/", or dynamic).
+	Path string `json:"path"`
+	// Format is FormatJSON, FormatYAML, FormatEnv or FormatRawPrefix+key; ignored with Template.
+	Format   string `json:"format,omitempty"`
+	Template string `json:"template,omitempty"`
+	// File is the file name or relative path under SecretsDir.
+	File  string   `json:"file"`
+	Perms FileMode `json:"perms"`
+}
+
+// Backoff bounds the exponential retry delay (with jitter) after failures.
+type Backoff struct {
+	Min Duration `json:"min"`
+	Max Duration `json:"max"`
+}
+
+// Load reads and validates a Config file.
+func Load(file string) (*Config, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("reading agent config: %w", err)
+	}
+	return Parse(b)
+}
+
+// Parse decodes and validates a Config.
+func Parse(b []byte) (*Config, error) {
+	var c Config
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("decoding agent config: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Validate reports every problem of c at once.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if c.Version != ConfigVersion {
+		bad("config version %q is not supported (want %q): webhook and agent versions differ", c.Version, ConfigVersion)
+	}
+	if c.Auth.Path == "" || c.Auth.Role == "" || c.Auth.TokenFile == "" {
+		bad("auth.path, auth.role and auth.tokenFile are required")
+	}
+	if c.SecretsDir == "" {
+		bad("secretsDir is required")
+	}
+	if c.Refresh.Duration <= 0 || c.InitTimeout.Duration <= 0 {
+		bad("refresh and initTimeout must be positive")
+	}
+	if c.Backoff.Min.Duration <= 0 || c.Backoff.Max.Duration < c.Backoff.Min.Duration {
+		bad("backoff.min must be positive and not above backoff.max")
+	}
+	seenName, seenFile := map[string]bool{}, map[string]bool{}
+	for _, s := range c.Secrets {
+		if err := ValidateSecretName(s.Name); err != nil {
+			errs = append(errs, err)
+		}
+		if seenName[s.Name] {
+			bad("secret %q is listed twice", s.Name)
+		}
+		seenName[s.Name] = true
+		if s.Path == "" {
+			bad("secret %q: path is required", s.Name)
+		}
+		if s.Template == "" {
+			if err := ValidateFormat(s.Format); err != nil {
+				bad("secret %q: %w", s.Name, err)
+			}
+		}
+		if err := ValidateFilePath(s.File); err != nil {
+			bad("secret %q: %w", s.Name, err)
+		}
+		if seenFile[s.File] {
+			bad("secret %q: file %q is used by another secret", s.Name, s.File)
+		}
+		seenFile[s.File] = true
+		if s.Perms&^0o777 != 0 || s.Perms == 0 {
+			bad("secret %q: perms %s must be between 0001 and 0777", s.Name, s.Perms)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+var secretNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+
+// ValidateSecretName accepts names such as "db", "db-config.txt" or "api_key".
+func ValidateSecretName(name string) error {
+	if !secretNameRE.MatchString(name) || name == "." || name == ".." {
+		return fmt.Errorf("secret name %q is invalid: use 1-63 letters, digits, '-', '_' or '.', starting with a letter or digit", name)
+	}
+	return nil
+}
+
+// ValidateFormat accepts the output formats of a secret file.
+func ValidateFormat(f string) error {
+	switch {
+	case f == FormatJSON || f == FormatYAML || f == FormatEnv:
+		return nil
+	case strings.HasPrefix(f, FormatRawPrefix) && len(f) > len(FormatRawPrefix):
+		return nil
+	}
+	return fmt.Errorf("format %q is invalid: use json, yaml, env or raw:<key>", f)
+}
+
+// ValidateFilePath accepts a relative, clean path below the secrets dir, such as "db.json" or
+// "tls/ca.pem". It refuses absolute paths, "..", and names starting with ".." that would collide
+// with the atomic writer's own entries.
+func ValidateFilePath(p string) error {
+	switch {
+	case p == "":
+		return errors.New("file path is empty")
+	case len(p) > 255:
+		return fmt.Errorf("file path %q is longer than 255 characters", p)
+	case path.IsAbs(p):
+		return fmt.Errorf("file path %q is absolute: use a path relative to the secrets volume", p)
+	case path.Clean(p) != p || strings.Contains(p, "\\"):
+		return fmt.Errorf("file path %q is not clean: remove '.', '..', '\\' and repeated or trailing '/'", p)
+	}
+	for _, part := range strings.Split(p, "/") {
+		if part == ".." || strings.HasPrefix(part, "..") {
+			return fmt.Errorf("file path %q contains %q: '..' is not allowed", p, part)
+		}
+	}
+	return nil
+}
+
+// Duration is a time.Duration written as a Go duration string ("5m") in JSON.
+type Duration struct{ time.Duration }
+
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration must be a string such as \"5m\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// FileMode is a permission mode written as an octal string ("0400") in JSON.
+type FileMode uint32
+
+func (m FileMode) String() string { return fmt.Sprintf("%04o", uint32(m)) }
+
+func (m FileMode) MarshalJSON() ([]byte, error) { return json.Marshal(m.String()) }
+
+func (m *FileMode) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("file mode must be an octal string such as \"0400\": %w", err)
+	}
+	v, err := ParseFileMode(s)
+	if err != nil {
+		return err
+	}
+	*m = v
+	return nil
+}
+
+// ParseFileMode parses an octal permission mode such as "0400" or "440".
+func ParseFileMode(s string) (FileMode, error) {
+	v, err := strconv.ParseUint(s, 8, 32)
+	if err != nil || v == 0 || v > 0o777 || len(s) > 4 {
+		return 0, fmt.Errorf("file mode %q is invalid: use an octal mode from 0001 to 0777, such as 0400", s)
+	}
+	return FileMode(v), nil
+}

@@ -1,0 +1,89 @@
+// Package contract is the one place that fixes what the webhook and the agent agree on: the
+// vault-injector.io annotations, the names and paths of everything injected into a pod, and the
+// agent's versioned configuration schema. It is a leaf: it imports no Kubernetes code, so the
+// agent binary stays free of client libraries.
+package contract
+
+// Prefix starts every annotation the injector reads or writes.
+const Prefix = "vault-injector.io/"
+
+// Annotations a user sets on a pod (template). Per-secret keys are a prefix plus the secret's
+// name, e.g. "vault-injector.io/secret-db" and "vault-injector.io/format-db".
+const (
+	AnnotationInject             = Prefix + "inject"
+	AnnotationRole               = Prefix + "role"
+	AnnotationAuthPath           = Prefix + "auth-path"
+	AnnotationMode               = Prefix + "mode"
+	AnnotationRefresh            = Prefix + "refresh"
+	AnnotationContainers         = Prefix + "containers"
+	AnnotationVolumePath         = Prefix + "volume-path"
+	AnnotationAgentCPURequest    = Prefix + "agent-cpu-request"
+	AnnotationAgentCPULimit      = Prefix + "agent-cpu-limit"
+	AnnotationAgentMemoryRequest = Prefix + "agent-memory-request"
+	AnnotationAgentMemoryLimit   = Prefix + "agent-memory-limit"
+
+	AnnotationSecretPrefix   = Prefix + "secret-"
+	AnnotationTemplatePrefix = Prefix + "template-"
+	AnnotationFormatPrefix   = Prefix + "format-"
+	AnnotationFilePrefix     = Prefix + "file-"
+	AnnotationPermsPrefix    = Prefix + "perms-"
+)
+
+// Annotations the webhook writes.
+const (
+	// AnnotationStatus marks an injected pod; its value is StatusInjected.
+	AnnotationStatus = Prefix + "status"
+	// AnnotationAgentConfig holds the resolved agent Config as JSON. The agent reads it through a
+	// downwardAPI volume file (ConfigFile), which has no env-var size limit.
+	AnnotationAgentConfig = Prefix + "agent-config"
+
+	StatusInjected = "injected"
+	InjectTrue     = "true"
+)
+
+// Values of AnnotationMode.
+const (
+	ModeSidecar  = "sidecar"
+	ModeInitOnly = "init-only"
+)
+
+// Names of the containers and volumes the webhook adds. User containers or volumes with these
+// names are refused.
+const (
+	// AgentContainer is the long-running agent: a native sidecar (init container with
+	// restartPolicy Always) or, in classic mode, a regular container.
+	AgentContainer = "vault-agent"
+	// AgentInitContainer renders once and exits (mode init-only, and classic mode's first step).
+	AgentInitContainer = "vault-agent-init"
+
+	SecretsVolume  = "vault-secrets"      // in-memory emptyDir with the rendered files
+	TokenVolume    = "vault-agent-sa"     // projected service-account token, agent only
+	ConfigVolume   = "vault-agent-config" // downwardAPI file with AnnotationAgentConfig
+	HandoverVolume = "vault-agent-token"  // classic mode: Vault token from init to sidecar
+)
+
+// Paths inside the agent's containers. DefaultVolumePath is also where app containers see the
+// secrets unless the volume-path annotation says otherwise.
+const (
+	DefaultVolumePath = "/vault/secrets"
+	AgentSecretsDir   = "/vault/secrets"
+	TokenDir          = "/var/run/secrets/vault-injector/serviceaccount"
+	TokenFile         = TokenDir + "/token"
+	ConfigDir         = "/vault/config"
+	ConfigFileName    = "agent-config.json"
+	ConfigFile        = ConfigDir + "/" + ConfigFileName
+	HandoverDir       = "/vault/agent-token"
+	HandoverFile      = HandoverDir + "/token"
+
+	// AgentBinary is the agent's entrypoint in its image (Dockerfile.agent); the startup probe
+	// execs it, so the image needs no shell.
+	AgentBinary = "/usr/local/bin/vault-injector-agent"
+)
+
+// Agent subcommands and flags the webhook puts in the injected containers' args.
+const (
+	AgentCmdRun   = "run"
+	AgentCmdReady = "ready"
+	AgentFlagOnce = "--once"
+	AgentFlagConf = "--config"
+)
