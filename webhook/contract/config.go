@@ -67,12 +67,23 @@ type Vault struct {
 	ServerName string `json:"tlsServerName,omitempty"`
 }
 
-// Auth is the Vault kubernetes auth login.
+// Auth methods of the agent. The webhook always resolves AuthKubernetes (empty means the same);
+// AuthToken exists so the agent can run against a Vault without a cluster (tests, benchmarks,
+// local runs): TokenFile then holds a Vault token, re-read at every login.
+const (
+	AuthKubernetes = "kubernetes"
+	AuthToken      = "token"
+)
+
+// Auth is the Vault login: kubernetes auth unless Method says otherwise.
 type Auth struct {
+	// Method is AuthKubernetes (the default when empty) or AuthToken.
+	Method string `json:"method,omitempty"`
 	// Path is the auth mount, e.g. "auth/kubernetes".
 	Path string `json:"path"`
 	Role string `json:"role"`
-	// TokenFile is the projected service-account token, read afresh at every login.
+	// TokenFile is the projected service-account token (or, with AuthToken, a Vault token),
+	// read afresh at every login.
 	TokenFile string `json:"tokenFile"`
 }
 
@@ -124,8 +135,17 @@ func (c *Config) Validate() error {
 	if c.Version != ConfigVersion {
 		bad("config version %q is not supported (want %q): webhook and agent versions differ", c.Version, ConfigVersion)
 	}
-	if c.Auth.Path == "" || c.Auth.Role == "" || c.Auth.TokenFile == "" {
-		bad("auth.path, auth.role and auth.tokenFile are required")
+	switch c.Auth.Method {
+	case "", AuthKubernetes:
+		if c.Auth.Path == "" || c.Auth.Role == "" || c.Auth.TokenFile == "" {
+			bad("auth.path, auth.role and auth.tokenFile are required")
+		}
+	case AuthToken:
+		if c.Auth.TokenFile == "" {
+			bad("auth.tokenFile is required")
+		}
+	default:
+		bad("auth.method %q is not supported: use %q or %q", c.Auth.Method, AuthKubernetes, AuthToken)
 	}
 	if c.SecretsDir == "" {
 		bad("secretsDir is required")

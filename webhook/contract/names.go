@@ -87,3 +87,11 @@ const (
 	AgentFlagOnce = "--once"
 	AgentFlagConf = "--config"
 )
+
+// TemplateFuncs names every function the agent offers to templates (beyond text/template's
+// builtins). The webhook parses templates with these names at admission, so a typo in a
+// template is refused before the pod exists; the agent's tests keep the list in step.
+var TemplateFuncs = []string{
+	"secret", "toJSON", "toJSONPretty", "toYAML", "base64Encode", "base64Decode",
+	"shellQuote", "envQuote", "trimSpace", "upper", "lower", "replace", "join", "split",
+}

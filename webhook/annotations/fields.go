@@ -1,0 +1,200 @@
+package annotations
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"strings"
+	"text/template"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/vault-injector/vault-injector/webhook/contract"
+)
+
+// The validator table: one entry per pod-wide annotation.
+var fields = map[string]func(*Options, string) error{
+	contract.AnnotationInject:      validateInject,
+	contract.AnnotationStatus:      func(*Options, string) error { return nil }, // written by the webhook
+	contract.AnnotationAgentConfig: func(*Options, string) error { return nil },
+	contract.AnnotationRole: func(o *Options, v string) (err error) {
+		o.Role, err = validateName(v, "a Vault role name")
+		return err
+	},
+	contract.AnnotationAuthPath: func(o *Options, v string) (err error) {
+		o.AuthPath, err = validateAuthPath(v)
+		return err
+	},
+	contract.AnnotationMode: func(o *Options, v string) error {
+		if v != contract.ModeSidecar && v != contract.ModeInitOnly {
+			return fmt.Errorf("mode must be %q (render before the app starts, then keep fresh) or %q (render once, for Jobs)", contract.ModeSidecar, contract.ModeInitOnly)
+		}
+		o.Mode = v
+		return nil
+	},
+	contract.AnnotationRefresh: func(o *Options, v string) (err error) {
+		o.Refresh, err = validateRefresh(v)
+		return err
+	},
+	contract.AnnotationContainers: func(o *Options, v string) (err error) {
+		o.Containers, err = validateContainerList(v)
+		return err
+	},
+	contract.AnnotationVolumePath: func(o *Options, v string) (err error) {
+		o.VolumePath, err = validateMountPath(v)
+		return err
+	},
+	contract.AnnotationAgentCPURequest:    quantity(func(o *Options) **resource.Quantity { return &o.CPURequest }),
+	contract.AnnotationAgentCPULimit:      quantity(func(o *Options) **resource.Quantity { return &o.CPULimit }),
+	contract.AnnotationAgentMemoryRequest: quantity(func(o *Options) **resource.Quantity { return &o.MemoryRequest }),
+	contract.AnnotationAgentMemoryLimit:   quantity(func(o *Options) **resource.Quantity { return &o.MemoryLimit }),
+}
+
+type secretField func(*Secret, string) error
+
+// The validator table for per-secret annotations, keyed by prefix.
+var secretFields = map[string]secretField{
+	contract.AnnotationTemplatePrefix: func(s *Secret, v string) error {
+		if strings.TrimSpace(v) == "" {
+			return errEmpty
+		}
+		if err := checkTemplate(v); err != nil {
+			return err
+		}
+		s.Template = v
+		return nil
+	},
+	contract.AnnotationFormatPrefix: func(s *Secret, v string) error {
+		if err := contract.ValidateFormat(v); err != nil {
+			return err
+		}
+		s.Format = v
+		return nil
+	},
+	contract.AnnotationFilePrefix: func(s *Secret, v string) error {
+		if err := contract.ValidateFilePath(v); err != nil {
+			return err
+		}
+		s.File = v
+		return nil
+	},
+	contract.AnnotationPermsPrefix: func(s *Secret, v string) (err error) {
+		s.Perms, err = contract.ParseFileMode(v)
+		return err
+	},
+}
+
+func validateInject(_ *Options, v string) error {
+	if v != "true" && v != "false" {
+		return errors.New(`use "true" to inject the agent or "false" (or no annotation) to leave the pod alone`)
+	}
+	return nil
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$`)
+
+func validateName(v, what string) (string, error) {
+	if !nameRE.MatchString(v) {
+		return "", fmt.Errorf("must be %s: 1-128 letters, digits, '-', '_', '.', '@'", what)
+	}
+	return v, nil
+}
+
+var mountRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$`)
+
+// validateAuthPath accepts "auth/kubernetes", "kubernetes" or "auth/clusters/prod" and returns
+// the "auth/..." form.
+func validateAuthPath(v string) (string, error) {
+	p := strings.TrimPrefix(strings.Trim(v, "/"), "auth/")
+	if !mountRE.MatchString(p) || strings.Contains("/"+p+"/", "/../") || strings.Contains("/"+p+"/", "/./") {
+		return "", errors.New("must be a Vault auth mount such as auth/kubernetes")
+	}
+	return "auth/" + p, nil
+}
+
+// validateVaultPath accepts logical paths such as secret/app, secret/data/app or
+// database/creds/app.
+func validateVaultPath(v string) error {
+	if v == "" {
+		return errors.New("must be a Vault path such as secret/data/app or database/creds/app")
+	}
+	if strings.HasPrefix(v, "/") || strings.HasSuffix(v, "/") || path.Clean(v) != v {
+		return errors.New("must be a clean relative Vault path such as secret/data/app: no leading or trailing '/', '//', '.' or '..'")
+	}
+	for _, r := range v {
+		if r <= ' ' || r == 0x7f || r == '?' || r == '#' || r == '%' {
+			return fmt.Errorf("must not contain %q: use a plain Vault path such as secret/data/app", r)
+		}
+	}
+	return nil
+}
+
+const minRefresh, maxRefresh = 5 * time.Second, 24 * time.Hour
+
+func validateRefresh(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < minRefresh || d > maxRefresh {
+		return 0, fmt.Errorf("must be a duration from %s to %s, such as 30s, 5m or 1h", minRefresh, maxRefresh)
+	}
+	return d, nil
+}
+
+func validateContainerList(v string) ([]string, error) {
+	var names []string
+	seen := map[string]bool{}
+	for _, n := range strings.Split(v, ",") {
+		n = strings.TrimSpace(n)
+		if errs := validation.IsDNS1123Label(n); len(errs) > 0 {
+			return nil, fmt.Errorf("must be a comma-separated list of container names such as app,worker (%q: %s)", n, errs[0])
+		}
+		if !seen[n] {
+			names = append(names, n)
+		}
+		seen[n] = true
+	}
+	return names, nil
+}
+
+func validateMountPath(v string) (string, error) {
+	if !path.IsAbs(v) || path.Clean(v) != v || v == "/" || strings.ContainsAny(v, ":\\") {
+		return "", errors.New("must be a clean absolute directory such as /vault/secrets, not '/'")
+	}
+	return v, nil
+}
+
+func quantity(field func(*Options) **resource.Quantity) func(*Options, string) error {
+	return func(o *Options, v string) error {
+		q, err := resource.ParseQuantity(v)
+		if err != nil || q.Sign() <= 0 {
+			return errors.New("must be a positive Kubernetes quantity such as 50m (CPU) or 32Mi (memory)")
+		}
+		*field(o) = &q
+		return nil
+	}
+}
+
+// checkTemplate parses a template with stand-ins for the agent's functions, so syntax errors are
+// refused at admission instead of failing later in the pod.
+func checkTemplate(v string) error {
+	funcs := template.FuncMap{}
+	for _, name := range contract.TemplateFuncs {
+		funcs[name] = func(...any) (any, error) { return nil, nil }
+	}
+	if _, err := template.New("").Funcs(funcs).Option("missingkey=error").Parse(v); err != nil {
+		return fmt.Errorf("is not a valid Go template: %s", strings.TrimPrefix(err.Error(), "template: :"))
+	}
+	return nil
+}
+
+// ValidateRole checks a Vault role name (the webhook's --default-role) like the role annotation.
+func ValidateRole(v string) error {
+	_, err := validateName(v, "a Vault role name")
+	return err
+}
+
+// NormalizeAuthPath returns the "auth/<mount>" form of an auth mount, as the auth-path
+// annotation does.
+func NormalizeAuthPath(v string) (string, error) { return validateAuthPath(v) }

@@ -1,0 +1,172 @@
+// Package config holds the webhook's one configuration struct. Every field is bound to a
+// command-line flag with an environment twin (flag > env > default) and validated once at start.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/vault-injector/vault-injector/webhook/mutate"
+)
+
+// EnvPrefix starts every flag's environment twin: --vault-addr is VAULT_INJECTOR_VAULT_ADDR.
+const EnvPrefix = "VAULT_INJECTOR_"
+
+// Config is the webhook's whole configuration, passed down as one value.
+type Config struct {
+	Inject mutate.Defaults
+
+	VaultCAFile string // read into Inject.VaultCACert by Load
+
+	Host        string // address /mutate listens on ("" = all)
+	Port        int    // TLS port of /mutate
+	TLSDir      string // tls.crt and tls.key, hot-reloaded
+	HealthAddr  string // /healthz and /readyz, plain HTTP
+	MetricsAddr string // /metrics, plain HTTP
+	LogLevel    string // debug, info or error
+
+	// Self-managed TLS (certs package); off when cert-manager or files provide the certificate.
+	TLSSelfManaged    bool
+	TLSSecret         string
+	WebhookConfigName string
+	ServiceName       string
+	Namespace         string
+}
+
+// New returns the defaults every flag starts from.
+func New() Config {
+	return Config{
+		Inject:            mutate.NewDefaults(),
+		Port:              9443,
+		TLSDir:            "/tmp/vault-injector/tls",
+		HealthAddr:        ":8081",
+		MetricsAddr:       ":8080",
+		LogLevel:          "info",
+		TLSSelfManaged:    true,
+		TLSSecret:         "vault-injector-tls",
+		WebhookConfigName: "vault-injector",
+		ServiceName:       "vault-injector",
+	}
+}
+
+// BindInjection binds the flags that shape injected pods; the server and the inject preview
+// share them.
+func (c *Config) BindInjection(fs *flag.FlagSet) {
+	d := &c.Inject
+	fs.StringVar(&d.VaultAddr, "vault-addr", d.VaultAddr, "Vault address the agent uses, e.g. https://vault.vault:8200 (required)")
+	fs.StringVar(&d.VaultNamespace, "vault-namespace", d.VaultNamespace, "Vault Enterprise namespace for the agent")
+	fs.StringVar(&c.VaultCAFile, "vault-ca-file", c.VaultCAFile, "PEM file with the CA that signs Vault's certificate, handed to the agent")
+	fs.StringVar(&d.VaultTLSServerName, "vault-tls-server-name", d.VaultTLSServerName, "server name the agent expects in Vault's certificate")
+	fs.StringVar(&d.AgentImage, "agent-image", d.AgentImage, "agent image, pinned by tag or digest (required)")
+	fs.StringVar(&d.AgentImagePullPolicy, "agent-image-pull-policy", d.AgentImagePullPolicy, "Always, IfNotPresent or Never")
+	fs.IntVar(&d.AgentMetricsPort, "agent-metrics-port", d.AgentMetricsPort, "localhost port of the agent sidecar's /healthz and /metrics (0: off)")
+	fs.StringVar(&d.Role, "default-role", d.Role, "Vault role when a pod has no role annotation (empty: the annotation is required)")
+	fs.StringVar(&d.AuthPath, "default-auth-path", d.AuthPath, "Vault kubernetes auth mount when a pod has no auth-path annotation")
+	fs.StringVar(&d.Sidecar, "sidecar", d.Sidecar, "native (init container with restartPolicy Always, Kubernetes 1.29+) or classic (init container + sidecar)")
+	fs.StringVar(&d.TokenAudience, "token-audience", d.TokenAudience, "audience of the agent's service-account token (empty: the API server's)")
+	fs.DurationVar(&d.TokenExpiry, "token-expiry", d.TokenExpiry, "lifetime of the agent's service-account token")
+	fs.Var(quantity{&d.VolumeSize}, "volume-size", "sizeLimit of the in-memory secrets volume")
+	fs.Int64Var(&d.RunAsUser, "agent-uid", d.RunAsUser, "UID the agent runs as (non-root)")
+	fs.Int64Var(&d.RunAsGroup, "agent-gid", d.RunAsGroup, "GID the agent runs as (non-root)")
+	fs.Var(quantity{&d.CPURequest}, "agent-cpu-request", "agent CPU request (0: none)")
+	fs.Var(quantity{&d.CPULimit}, "agent-cpu-limit", "agent CPU limit (0: none)")
+	fs.Var(quantity{&d.MemoryRequest}, "agent-memory-request", "agent memory request (0: none)")
+	fs.Var(quantity{&d.MemoryLimit}, "agent-memory-limit", "agent memory limit (0: none)")
+}
+
+// BindServer binds the flags of the serving process.
+func (c *Config) BindServer(fs *flag.FlagSet) {
+	fs.StringVar(&c.Host, "host", c.Host, "address the /mutate endpoint listens on (empty: all)")
+	fs.IntVar(&c.Port, "port", c.Port, "TLS port of the /mutate endpoint")
+	fs.StringVar(&c.TLSDir, "tls-dir", c.TLSDir, "directory with tls.crt and tls.key (reloaded when they change)")
+	fs.StringVar(&c.HealthAddr, "health-addr", c.HealthAddr, "address of /healthz and /readyz")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "address of Prometheus /metrics (empty: off)")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info or error")
+	fs.BoolVar(&c.TLSSelfManaged, "tls-self-managed", c.TLSSelfManaged, "keep a CA and serving certificate in a Secret and the webhook's caBundle up to date (false: cert-manager or files provide them)")
+	fs.StringVar(&c.TLSSecret, "tls-secret", c.TLSSecret, "Secret holding the self-managed CA and certificate")
+	fs.StringVar(&c.WebhookConfigName, "webhook-config-name", c.WebhookConfigName, "MutatingWebhookConfiguration whose caBundle is kept current")
+	fs.StringVar(&c.ServiceName, "service-name", c.ServiceName, "Service in front of the webhook (names in the certificate)")
+	fs.StringVar(&c.Namespace, "namespace", c.Namespace, "namespace of the webhook (usually from the downward API)")
+}
+
+// ApplyEnv sets every flag not given on the command line from its environment twin.
+func ApplyEnv(fs *flag.FlagSet) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] {
+			return
+		}
+		if v, ok := os.LookupEnv(EnvName(f.Name)); ok {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", EnvName(f.Name), v, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// EnvName is a flag's environment twin.
+func EnvName(flagName string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// LoadInjection reads the files the injection flags name and validates the injection defaults.
+func (c *Config) LoadInjection() error {
+	if c.VaultCAFile != "" {
+		b, err := os.ReadFile(c.VaultCAFile)
+		if err != nil {
+			return fmt.Errorf("--vault-ca-file: %w", err)
+		}
+		c.Inject.VaultCACert = string(b)
+	}
+	return c.Inject.Validate()
+}
+
+// Validate checks the whole serving configuration at once.
+func (c *Config) Validate() error {
+	errs := []error{c.LoadInjection()}
+	if c.Port < 1 || c.Port > 65535 {
+		errs = append(errs, fmt.Errorf("--port %d is invalid: use 1-65535", c.Port))
+	}
+	if c.TLSDir == "" {
+		errs = append(errs, errors.New("--tls-dir is required"))
+	}
+	if c.HealthAddr == "" {
+		errs = append(errs, errors.New("--health-addr is required: the probes need it"))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "error":
+	default:
+		errs = append(errs, fmt.Errorf("--log-level %q is invalid: use debug, info or error", c.LogLevel))
+	}
+	if c.TLSSelfManaged && (c.Namespace == "" || c.TLSSecret == "" || c.ServiceName == "" || c.WebhookConfigName == "") {
+		errs = append(errs, errors.New("self-managed TLS needs --namespace, --tls-secret, --service-name and --webhook-config-name (or --tls-self-managed=false)"))
+	}
+	return errors.Join(errs...)
+}
+
+// quantity is a flag.Value for a resource.Quantity.
+type quantity struct{ q *resource.Quantity }
+
+func (v quantity) String() string {
+	if v.q == nil {
+		return ""
+	}
+	return v.q.String()
+}
+
+func (v quantity) Set(s string) error {
+	q, err := resource.ParseQuantity(s)
+	if err != nil {
+		return fmt.Errorf("not a Kubernetes quantity such as 10m or 64Mi: %w", err)
+	}
+	*v.q = q
+	return nil
+}

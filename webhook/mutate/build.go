@@ -1,0 +1,146 @@
+package mutate
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/utils/ptr"
+
+	"github.com/vault-injector/vault-injector/webhook/contract"
+)
+
+// apply edits pod in place: volumes, agent containers, app mounts, annotations.
+func (p *plan) apply(pod *corev1.Pod) {
+	pod.Spec.Volumes = append(pod.Spec.Volumes, p.volumes()...)
+	for i := range pod.Spec.InitContainers {
+		p.mountSecrets(&pod.Spec.InitContainers[i])
+	}
+	for i := range pod.Spec.Containers {
+		p.mountSecrets(&pod.Spec.Containers[i])
+	}
+	// The agent goes first among init containers, so the pod's own init containers can read
+	// the secrets too.
+	switch p.mode {
+	case ModeNative:
+		agent := p.agent(contract.AgentContainer, false)
+		agent.RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
+		agent.StartupProbe = &corev1.Probe{
+			ProbeHandler:     corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{contract.AgentBinary, contract.AgentCmdReady}}},
+			PeriodSeconds:    1,
+			TimeoutSeconds:   5,
+			FailureThreshold: int32(startupProbeBudget.Seconds()),
+		}
+		pod.Spec.InitContainers = append([]corev1.Container{agent}, pod.Spec.InitContainers...)
+	case ModeInitOnly:
+		pod.Spec.InitContainers = append([]corev1.Container{p.agent(contract.AgentInitContainer, true)}, pod.Spec.InitContainers...)
+	case ModeClassic:
+		pod.Spec.InitContainers = append([]corev1.Container{p.agent(contract.AgentInitContainer, true)}, pod.Spec.InitContainers...)
+		pod.Spec.Containers = append(pod.Spec.Containers, p.agent(contract.AgentContainer, false))
+	}
+	if pod.Annotations == nil {
+		pod.Annotations = map[string]string{}
+	}
+	pod.Annotations[contract.AnnotationStatus] = contract.StatusInjected
+	pod.Annotations[contract.AnnotationAgentConfig] = p.config
+}
+
+func (p *plan) mountSecrets(c *corev1.Container) {
+	if !p.targets[c.Name] {
+		return
+	}
+	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: contract.SecretsVolume, MountPath: p.volumePath, ReadOnly: true})
+}
+
+func (p *plan) volumes() []corev1.Volume {
+	vols := []corev1.Volume{
+		{Name: contract.SecretsVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
+			Medium: corev1.StorageMediumMemory, SizeLimit: ptr.To(p.d.VolumeSize.DeepCopy()),
+		}}},
+		{Name: contract.TokenVolume, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+			Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
+				Audience:          p.d.TokenAudience,
+				ExpirationSeconds: ptr.To(int64(p.d.TokenExpiry.Seconds())),
+				Path:              "token",
+			}}},
+			DefaultMode: ptr.To(int32(0o440)),
+		}}},
+		{Name: contract.ConfigVolume, VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
+			Items: []corev1.DownwardAPIVolumeFile{{
+				Path:     contract.ConfigFileName,
+				FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.annotations['" + contract.AnnotationAgentConfig + "']"},
+			}},
+			DefaultMode: ptr.To(int32(0o440)),
+		}}},
+	}
+	if p.mode == ModeClassic {
+		// The Vault token travels from the init agent to the sidecar here, so the pod logs in once.
+		vols = append(vols, corev1.Volume{Name: contract.HandoverVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
+			Medium: corev1.StorageMediumMemory, SizeLimit: ptr.To(resource.MustParse("1Mi")),
+		}}})
+	}
+	return vols
+}
+
+func (p *plan) agent(name string, once bool) corev1.Container {
+	args := []string{contract.AgentCmdRun, contract.AgentFlagConf, contract.ConfigFile}
+	if once {
+		args = append(args, contract.AgentFlagOnce)
+	}
+	mounts := []corev1.VolumeMount{
+		{Name: contract.SecretsVolume, MountPath: contract.AgentSecretsDir},
+		{Name: contract.TokenVolume, MountPath: contract.TokenDir, ReadOnly: true},
+		{Name: contract.ConfigVolume, MountPath: contract.ConfigDir, ReadOnly: true},
+	}
+	if p.mode == ModeClassic {
+		mounts = append(mounts, corev1.VolumeMount{Name: contract.HandoverVolume, MountPath: contract.HandoverDir})
+	}
+	return corev1.Container{
+		Name:                     name,
+		Image:                    p.d.AgentImage,
+		ImagePullPolicy:          corev1.PullPolicy(p.d.AgentImagePullPolicy),
+		Command:                  []string{contract.AgentBinary},
+		Args:                     args,
+		VolumeMounts:             mounts,
+		Resources:                p.resources(),
+		SecurityContext:          p.securityContext(),
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+	}
+}
+
+// securityContext meets the restricted Pod Security Standard whatever the pod says.
+func (p *plan) securityContext() *corev1.SecurityContext {
+	return &corev1.SecurityContext{
+		RunAsNonRoot:             ptr.To(true),
+		RunAsUser:                ptr.To(p.d.RunAsUser),
+		RunAsGroup:               ptr.To(p.d.RunAsGroup),
+		ReadOnlyRootFilesystem:   ptr.To(true),
+		AllowPrivilegeEscalation: ptr.To(false),
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+}
+
+func (p *plan) resources() corev1.ResourceRequirements {
+	pick := func(annotated *resource.Quantity, flag resource.Quantity) resource.Quantity {
+		if annotated != nil {
+			return annotated.DeepCopy()
+		}
+		return flag.DeepCopy()
+	}
+	set := func(l corev1.ResourceList, name corev1.ResourceName, q resource.Quantity) {
+		if !q.IsZero() {
+			l[name] = q
+		}
+	}
+	r := corev1.ResourceRequirements{Requests: corev1.ResourceList{}, Limits: corev1.ResourceList{}}
+	set(r.Requests, corev1.ResourceCPU, pick(p.opts.CPURequest, p.d.CPURequest))
+	set(r.Requests, corev1.ResourceMemory, pick(p.opts.MemoryRequest, p.d.MemoryRequest))
+	set(r.Limits, corev1.ResourceCPU, pick(p.opts.CPULimit, p.d.CPULimit))
+	set(r.Limits, corev1.ResourceMemory, pick(p.opts.MemoryLimit, p.d.MemoryLimit))
+	if len(r.Limits) == 0 {
+		r.Limits = nil
+	}
+	if len(r.Requests) == 0 {
+		r.Requests = nil
+	}
+	return r
+}

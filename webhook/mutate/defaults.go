@@ -1,0 +1,107 @@
+// Package mutate is the pure core of the injector: a pod, its namespace and the cluster
+// defaults in, the injected pod out. No HTTP, no clients, no globals; the admission handler
+// and the `inject` preview CLI are thin adapters over Pod.
+package mutate
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/vault-injector/vault-injector/webhook/annotations"
+)
+
+// Sidecar styles for clusters with and without native sidecars.
+const (
+	SidecarNative  = "native"
+	SidecarClassic = "classic"
+)
+
+// Defaults are the cluster-wide settings (the webhook's flags) that annotations may override.
+type Defaults struct {
+	VaultAddr          string
+	VaultNamespace     string
+	VaultCACert        string // PEM handed to the agent in its config
+	VaultTLSServerName string
+
+	AgentImage           string
+	AgentImagePullPolicy string // Always, IfNotPresent or Never
+	AgentMetricsPort     int    // 0: off
+
+	Role     string // "" makes the role annotation required
+	AuthPath string
+
+	Sidecar       string // SidecarNative or SidecarClassic
+	TokenAudience string // "" = the API server's own audience
+	TokenExpiry   time.Duration
+	VolumeSize    resource.Quantity
+
+	RunAsUser, RunAsGroup int64
+
+	// Zero quantities mean "not set".
+	CPURequest, CPULimit, MemoryRequest, MemoryLimit resource.Quantity
+}
+
+// NewDefaults returns the documented defaults; the webhook's flags start from these.
+func NewDefaults() Defaults {
+	return Defaults{
+		AgentImagePullPolicy: "IfNotPresent",
+		AuthPath:             "auth/kubernetes",
+		Sidecar:              SidecarNative,
+		TokenExpiry:          time.Hour,
+		VolumeSize:           resource.MustParse("16Mi"),
+		RunAsUser:            65532,
+		RunAsGroup:           65532,
+		CPURequest:           resource.MustParse("10m"),
+		MemoryRequest:        resource.MustParse("16Mi"),
+		MemoryLimit:          resource.MustParse("64Mi"),
+	}
+}
+
+// Validate reports every bad default at once.
+func (d *Defaults) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if d.VaultAddr == "" {
+		bad("vault address is required (--vault-addr)")
+	}
+	if d.AgentImage == "" {
+		bad("agent image is required (--agent-image)")
+	}
+	switch d.AgentImagePullPolicy {
+	case "Always", "IfNotPresent", "Never":
+	default:
+		bad("agent image pull policy %q is invalid: use Always, IfNotPresent or Never", d.AgentImagePullPolicy)
+	}
+	if d.Role != "" {
+		if err := annotations.ValidateRole(d.Role); err != nil {
+			bad("default role %q: %w", d.Role, err)
+		}
+	}
+	if p, err := annotations.NormalizeAuthPath(d.AuthPath); err != nil || p != d.AuthPath {
+		bad("default auth path %q is invalid: use the form auth/<mount>, such as auth/kubernetes", d.AuthPath)
+	}
+	if d.Sidecar != SidecarNative && d.Sidecar != SidecarClassic {
+		bad("sidecar mode %q is invalid: use %s or %s", d.Sidecar, SidecarNative, SidecarClassic)
+	}
+	// The API server refuses projected tokens shorter than 10 minutes.
+	if d.TokenExpiry < 10*time.Minute || d.TokenExpiry > 48*time.Hour {
+		bad("token expiry %s is invalid: use 10m to 48h", d.TokenExpiry)
+	}
+	if d.VolumeSize.Sign() <= 0 {
+		bad("volume size %s must be positive", d.VolumeSize.String())
+	}
+	if d.RunAsUser <= 0 || d.RunAsGroup <= 0 {
+		bad("agent user and group must be non-root (> 0)")
+	}
+	if d.AgentMetricsPort < 0 || d.AgentMetricsPort > 65535 {
+		bad("agent metrics port %d is invalid: use 0 (off) or 1-65535", d.AgentMetricsPort)
+	}
+	if !d.CPULimit.IsZero() && d.CPURequest.Cmp(d.CPULimit) > 0 ||
+		!d.MemoryLimit.IsZero() && d.MemoryRequest.Cmp(d.MemoryLimit) > 0 {
+		bad("agent resource requests must not exceed their limits")
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,156 @@
+// Package preview runs the mutation core over manifests: the `webhook inject` command, which
+// shows what the webhook would do to a Pod or a workload's pod template before it is deployed.
+package preview
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	corev1 "k8s.io/api/core/v1"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
+
+	"github.com/vault-injector/vault-injector/webhook/mutate"
+	"github.com/vault-injector/vault-injector/webhook/server"
+)
+
+// templatePaths says where each kind keeps its pod template; a Pod is its own template (nil).
+var templatePaths = map[string][]string{
+	"Pod":         nil,
+	"Deployment":  {"spec", "template"},
+	"StatefulSet": {"spec", "template"},
+	"DaemonSet":   {"spec", "template"},
+	"ReplicaSet":  {"spec", "template"},
+	"Job":         {"spec", "template"},
+	"CronJob":     {"spec", "jobTemplate", "spec", "template"},
+}
+
+// Result of one run: warnings for stderr and invalid objects, each with the webhook's message.
+type Result struct {
+	Warnings []string
+	Errors   []error
+}
+
+// Inject reads the YAML or JSON documents of in (named source in messages), writes every object
+// to out as YAML, injected where it opts in, and reports warnings and invalid objects.
+func Inject(source string, in io.Reader, d mutate.Defaults, out io.Writer, res *Result) error {
+	docs := utilyaml.NewYAMLReader(bufio.NewReader(in))
+	first := true
+	for {
+		doc, err := docs.Read()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: reading: %w", source, err)
+		}
+		obj := map[string]any{}
+		if err := yaml.Unmarshal(doc, &obj); err != nil {
+			return fmt.Errorf("%s: parsing: %w", source, err)
+		}
+		if len(obj) == 0 {
+			continue
+		}
+		where := fmt.Sprintf("%s: %v/%v", source, obj["kind"], name(obj))
+		warnings, err := injectObject(obj, d)
+		for _, w := range warnings {
+			res.Warnings = append(res.Warnings, where+": "+w)
+		}
+		if err != nil {
+			res.Errors = append(res.Errors, fmt.Errorf("%s: %w", where, err))
+		}
+		b, err := yaml.Marshal(obj)
+		if err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+		if !first {
+			fmt.Fprintln(out, "---")
+		}
+		first = false
+		if _, err := out.Write(b); err != nil {
+			return err
+		}
+	}
+}
+
+// injectObject injects obj's pod template in place; other kinds pass through.
+func injectObject(obj map[string]any, d mutate.Defaults) ([]string, error) {
+	kind, _ := obj["kind"].(string)
+	path, ok := templatePaths[kind]
+	if !ok {
+		return nil, nil
+	}
+	parent, key := obj, ""
+	tmpl := obj
+	for _, k := range path {
+		parent, key = tmpl, k
+		next, ok := tmpl[k].(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("%s has no %v", kind, path)
+		}
+		tmpl = next
+	}
+	raw, err := json.Marshal(tmpl)
+	if err != nil {
+		return nil, err
+	}
+	injected, warnings, err := injectRaw(raw, d)
+	if err != nil || injected == nil {
+		return warnings, err
+	}
+	if key == "" {
+		clear(obj)
+		for k, v := range injected {
+			obj[k] = v
+		}
+	} else {
+		parent[key] = injected
+	}
+	return warnings, nil
+}
+
+// injectRaw applies to raw (a pod or pod template as JSON) exactly the patch the webhook would
+// return. It returns nil when nothing changes.
+func injectRaw(raw []byte, d mutate.Defaults) (map[string]any, []string, error) {
+	var pod corev1.Pod
+	if err := json.Unmarshal(raw, &pod); err != nil {
+		return nil, nil, fmt.Errorf("not a pod template: %w", err)
+	}
+	res, err := mutate.Pod(&pod, d)
+	if err != nil || res.Pod == nil {
+		return nil, res.Warnings, err
+	}
+	resp := server.PatchResponse(raw, &pod, res.Pod)
+	if resp.Result != nil && !resp.Allowed {
+		return nil, res.Warnings, errors.New(resp.Result.Message)
+	}
+	ops, err := json.Marshal(resp.Patches)
+	if err != nil {
+		return nil, nil, err
+	}
+	patch, err := jsonpatch.DecodePatch(ops)
+	if err != nil {
+		return nil, nil, err
+	}
+	patched, err := patch.Apply(raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("applying the webhook's patch: %w", err)
+	}
+	out := map[string]any{}
+	err = json.Unmarshal(bytes.TrimSpace(patched), &out)
+	return out, res.Warnings, err
+}
+
+func name(obj map[string]any) string {
+	meta, _ := obj["metadata"].(map[string]any)
+	if n, _ := meta["name"].(string); n != "" {
+		return n
+	}
+	n, _ := meta["generateName"].(string)
+	return n
+}
