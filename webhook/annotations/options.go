@@ -90,6 +90,11 @@ type companion struct {
 }
 
 func (p *parser) problem(key, value, msg string) {
+	if strings.HasPrefix(key, contract.AnnotationTemplatePrefix) {
+		// A template may embed anything; name it, never echo it.
+		p.problems = append(p.problems, fmt.Sprintf("%s: %s", key, msg))
+		return
+	}
 	p.problems = append(p.problems, fmt.Sprintf("%s=%q: %s", key, shorten(value), msg))
 }
 

@@ -1,0 +1,141 @@
+package mutate
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/vault-injector/vault-injector/webhook/contract"
+)
+
+func testDefaults() Defaults {
+	d := NewDefaults()
+	d.VaultAddr = "https://vault:8200"
+	d.AgentImage = "agent:v1"
+	return d
+}
+
+// testPod builds an opted-in pod with one secret and the given containers.
+func testPod(annotations map[string]string, containers ...string) *corev1.Pod {
+	a := map[string]string{
+		contract.AnnotationInject: "true", contract.AnnotationRole: "r", contract.AnnotationSecretPrefix + "s": "kv/s",
+	}
+	for k, v := range annotations {
+		a[k] = v
+	}
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Annotations: a}}
+	for _, c := range containers {
+		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: c, Image: "img"})
+	}
+	return p
+}
+
+func TestPodDenials(t *testing.T) {
+	tests := []struct {
+		name   string
+		pod    *corev1.Pod
+		d      func(*Defaults)
+		reason string
+		want   []string
+	}{
+		{"bad annotation", testPod(map[string]string{contract.AnnotationMode: "x"}, "app"), nil,
+			DenyInvalidAnnotations, []string{contract.AnnotationMode}},
+		{"unknown container", testPod(map[string]string{contract.AnnotationContainers: "app,ghost"}, "app", "side"), nil,
+			DenyConflict, []string{`names ghost, which the pod does not have (its containers: app, side)`}},
+		{"volume clash", func() *corev1.Pod {
+			p := testPod(nil, "app")
+			p.Spec.Volumes = []corev1.Volume{{Name: contract.SecretsVolume}, {Name: contract.ConfigVolume}}
+			return p
+		}(), nil, DenyConflict, []string{`volume named "vault-secrets"`, `volume named "vault-agent-config"`}},
+		{"mount overlap", func() *corev1.Pod {
+			p := testPod(nil, "app")
+			p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/vault"}}
+			return p
+		}(), nil, DenyConflict, []string{`container "app" already mounts "data" at /vault`, contract.AnnotationVolumePath}},
+		{"mount below", func() *corev1.Pod {
+			p := testPod(nil, "app")
+			p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/vault/secrets/x"}}
+			return p
+		}(), nil, DenyConflict, []string{"overlaps the secrets path"}},
+		{"no role", func() *corev1.Pod {
+			p := testPod(nil, "app")
+			delete(p.Annotations, contract.AnnotationRole)
+			return p
+		}(), nil, DenyConflict, []string{"no Vault role: set vault-injector.io/role"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := testDefaults()
+			if tt.d != nil {
+				tt.d(&d)
+			}
+			res, err := Pod(tt.pod, d)
+			var denial *Denial
+			if !errors.As(err, &denial) || res.Pod != nil {
+				t.Fatalf("want a denial, got %v (pod %v)", err, res.Pod != nil)
+			}
+			if denial.Reason != tt.reason {
+				t.Errorf("reason %q, want %q", denial.Reason, tt.reason)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("message %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestPodSkips(t *testing.T) {
+	d := testDefaults()
+	agentPresent := testPod(nil, "app")
+	agentPresent.Spec.InitContainers = []corev1.Container{{Name: contract.AgentInitContainer}}
+	for name, tt := range map[string]struct {
+		pod  *corev1.Pod
+		want string
+	}{
+		"no annotations":        {&corev1.Pod{}, SkipNotOptedIn},
+		"agent container there": {agentPresent, SkipAlreadyInjected},
+	} {
+		res, err := Pod(tt.pod, d)
+		if err != nil || res.Skipped != tt.want || res.Pod != nil {
+			t.Errorf("%s: got %+v, %v; want skip %q", name, res, err, tt.want)
+		}
+	}
+}
+
+func TestPodConfigRoundTrips(t *testing.T) {
+	res, err := Pod(testPod(map[string]string{contract.AnnotationRefresh: "1m"}, "app"), testDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := contract.Parse([]byte(res.Pod.Annotations[contract.AnnotationAgentConfig]))
+	if err != nil {
+		t.Fatalf("the agent would refuse the config: %v", err)
+	}
+	if cfg.Refresh.Duration != time.Minute || cfg.Auth.Role != "r" || len(cfg.Secrets) != 1 || cfg.HandoverFile != "" {
+		t.Errorf("config = %+v", cfg)
+	}
+}
+
+func TestDefaultsValidate(t *testing.T) {
+	ok := testDefaults()
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("documented defaults refused: %v", err)
+	}
+	d := Defaults{Sidecar: "sometimes", AgentImagePullPolicy: "Maybe", AuthPath: "kubernetes", Role: "a b",
+		TokenExpiry: time.Minute, RunAsUser: 0, AgentMetricsPort: 70000,
+		MemoryRequest: resource.MustParse("1Gi"), MemoryLimit: resource.MustParse("1Mi")}
+	err := d.Validate()
+	for _, w := range []string{"--vault-addr", "--agent-image", "pull policy", "default role", "auth/<mount>",
+		"sidecar mode", "token expiry", "volume size", "non-root", "metrics port", "requests must not exceed"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("Validate() = %v; want it to mention %q", err, w)
+		}
+	}
+}

@@ -1,0 +1,59 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+)
+
+func runtimeRaw(s string) runtime.RawExtension { return runtime.RawExtension{Raw: []byte(s)} }
+
+func reviewRequest(raw string) admission.Request {
+	return admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{Object: runtimeRaw(raw)}}
+}
+
+// FuzzAdmissionBody sends arbitrary bodies through the full HTTP handler with panic recovery
+// off: any panic fails the fuzzer, and every answer must be a well-formed AdmissionReview.
+func FuzzAdmissionBody(f *testing.F) {
+	f.Add(review(f, "Pod", "ns", optedIn))
+	f.Add(review(f, "Pod", "ns", `{"metadata":{"annotations":{"vault-injector.io/inject":"true"}}}`))
+	f.Add(review(f, "Pod", "", `{"metadata":{"annotations":{"vault-injector.io/inject":"true","vault-injector.io/template-a":"{{"}}}`))
+	f.Add([]byte(`{"request":{"object":null}}`))
+	f.Add([]byte(`[]`))
+	_, hook := testHandler(prometheus.NewRegistry())
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req := httptest.NewRequest(http.MethodPost, "/mutate", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		hook.ServeHTTP(rec, req)
+		var out admissionv1.AdmissionReview
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || out.Response == nil {
+			t.Fatalf("answer is not an AdmissionReview: %v: %s", err, rec.Body.Bytes())
+		}
+	})
+}
+
+// BenchmarkHandler measures a full admission round trip in process: decode the review, inject,
+// diff, encode the response.
+func BenchmarkHandler(b *testing.B) {
+	_, hook := testHandler(prometheus.NewRegistry())
+	body := review(b, "Pod", "shop", optedIn)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "/mutate", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		hook.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK || !bytes.Contains(rec.Body.Bytes(), []byte(`"patch"`)) {
+			b.Fatalf("status %d: %s", rec.Code, rec.Body.Bytes())
+		}
+	}
+}
