@@ -15,6 +15,10 @@ import (
 	"syscall"
 
 	"github.com/go-logr/logr"
+	"k8s.io/client-go/kubernetes"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
+
+	"github.com/vault-injector/vault-injector/certs"
 
 	"github.com/vault-injector/vault-injector/webhook/config"
 	"github.com/vault-injector/vault-injector/webhook/preview"
@@ -87,7 +91,36 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	log := newLogger(stderr, cfg.LogLevel)
-	return server.Run(ctx, cfg, log, nil)
+	var source server.CertSource
+	if cfg.TLSSelfManaged {
+		m, err := selfManagedCerts(cfg, log)
+		if err != nil {
+			return err
+		}
+		source = m
+	}
+	return server.Run(ctx, cfg, log, source)
+}
+
+// selfManagedCerts keeps the CA and serving certificate in a Secret, the cert dir and the
+// webhook configuration's caBundle (see certs.Manager).
+func selfManagedCerts(cfg config.Config, log logr.Logger) (*certs.Manager, error) {
+	rest, err := ctrlconfig.GetConfig()
+	if err != nil {
+		return nil, fmt.Errorf("self-managed TLS needs API access (or --tls-self-managed=false): %w", err)
+	}
+	client, err := kubernetes.NewForConfig(rest)
+	if err != nil {
+		return nil, err
+	}
+	return certs.NewManager(client, certs.Options{
+		Namespace:         cfg.Namespace,
+		SecretName:        cfg.TLSSecret,
+		ServiceName:       cfg.ServiceName,
+		WebhookConfigName: cfg.WebhookConfigName,
+		CertDir:           cfg.TLSDir,
+		Log:               log.WithName("certs"),
+	})
 }
 
 func inject(args []string, stdin io.Reader, stdout, stderr io.Writer) error {

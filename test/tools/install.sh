@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real servers the tests run against, pinned and cached by version.
-# A second run does no work. Usage: test/tools/install.sh [debs|vault|kube|all]...
+# A second run does no work. Usage: test/tools/install.sh [debs|vault|kube|lint|all]...
 #
 # Everything lands under $VI_CACHE (default: <repo>/.cache, git-ignored):
 #   $VI_CACHE/bin/vault-$VAULT_VERSION/vault
@@ -11,7 +11,8 @@ set -euo pipefail
 
 VAULT_VERSION=v1.21.1 # newest release that builds from the module proxy (REAL-CLUSTER-NOTES.md)
 KUBE_VERSION=v1.36.3
-DEBS=(etcd-server containerd runc containernetworking-plugins iproute2 postgresql)
+GOLANGCI_LINT_VERSION=v2.15.0
+DEBS=(etcd-server containerd runc containernetworking-plugins iproute2 postgresql busybox-static) # busybox-static: the test toolbox image (test/images)
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cache=${VI_CACHE:-$repo/.cache}
@@ -98,13 +99,24 @@ install_kube() {
 	log "kubernetes ready: $out"
 }
 
+install_lint() {
+	local out=$cache/bin/golangci-lint-$GOLANGCI_LINT_VERSION
+	mkdir -p "$cache/bin"
+	ln -sfn "golangci-lint-$GOLANGCI_LINT_VERSION/golangci-lint" "$cache/bin/golangci-lint"
+	[ -x "$out/golangci-lint" ] && return 0
+	log "building golangci-lint $GOLANGCI_LINT_VERSION (cold: ~3 min)"
+	GOBIN=$out.tmp go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_LINT_VERSION"
+	rm -rf "$out" && mv "$out.tmp" "$out"
+}
+
 [ $# -gt 0 ] || set -- all
 for what in "$@"; do
 	case $what in
 	debs) install_debs ;;
 	vault) install_vault ;;
 	kube) install_kube ;;
-	all) install_debs && install_vault && install_kube ;;
-	*) echo "usage: $0 [debs|vault|kube|all]..." >&2 && exit 2 ;;
+	lint) install_lint ;;
+	all) install_debs && install_lint && install_vault && install_kube ;;
+	*) echo "usage: $0 [debs|vault|kube|lint|all]..." >&2 && exit 2 ;;
 	esac
 done

@@ -62,7 +62,7 @@ func (c *Config) BindInjection(fs *flag.FlagSet) {
 	fs.StringVar(&d.VaultNamespace, "vault-namespace", d.VaultNamespace, "Vault Enterprise namespace for the agent")
 	fs.StringVar(&c.VaultCAFile, "vault-ca-file", c.VaultCAFile, "PEM file with the CA that signs Vault's certificate, handed to the agent")
 	fs.StringVar(&d.VaultTLSServerName, "vault-tls-server-name", d.VaultTLSServerName, "server name the agent expects in Vault's certificate")
-	fs.StringVar(&d.AgentImage, "agent-image", d.AgentImage, "agent image, pinned by tag or digest (required)")
+	fs.StringVar(&d.AgentImage, "agent-image", d.AgentImage, "agent image, pinned by tag or digest (default: the agent of this release)")
 	fs.StringVar(&d.AgentImagePullPolicy, "agent-image-pull-policy", d.AgentImagePullPolicy, "Always, IfNotPresent or Never")
 	fs.IntVar(&d.AgentMetricsPort, "agent-metrics-port", d.AgentMetricsPort, "localhost port of the agent sidecar's /healthz and /metrics (0: off)")
 	fs.StringVar(&d.Role, "default-role", d.Role, "Vault role when a pod has no role annotation (empty: the annotation is required)")

@@ -23,15 +23,21 @@ import (
 // MutatePath is where the API server sends admission reviews.
 const MutatePath = "/mutate"
 
+// CertSource keeps the serving certificate in cfg.TLSDir (the certs package's Manager).
+type CertSource interface {
+	Run(ctx context.Context) error
+	WaitReady(ctx context.Context) error
+}
+
 // Run serves /mutate over TLS, and health, readiness and metrics over plain HTTP, until ctx
-// ends. beforeServe (may be nil) runs first, e.g. to put the first certificate in place.
-func Run(ctx context.Context, cfg config.Config, log logr.Logger, beforeServe func(context.Context) error) error {
+// ends. certs, when not nil, runs alongside and the TLS endpoint opens once it has written the
+// first certificate.
+func Run(ctx context.Context, cfg config.Config, log logr.Logger, certs CertSource) error {
 	logf.SetLogger(log)
 	ctx = logf.IntoContext(ctx, log)
-	if beforeServe != nil {
-		if err := beforeServe(ctx); err != nil {
-			return err
-		}
+	g, ctx := errgroup.WithContext(ctx)
+	if certs != nil {
+		g.Go(func() error { return certs.Run(ctx) })
 	}
 	srv := webhook.NewServer(webhook.Options{
 		Host:    cfg.Host,
@@ -55,8 +61,14 @@ func Run(ctx context.Context, cfg config.Config, log logr.Logger, beforeServe fu
 		fmt.Fprintln(w, "ok")
 	})
 
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return srv.Start(ctx) })
+	g.Go(func() error {
+		if certs != nil {
+			if err := certs.WaitReady(ctx); err != nil {
+				return fmt.Errorf("waiting for the first serving certificate: %w", err)
+			}
+		}
+		return srv.Start(ctx)
+	})
 	g.Go(func() error { return serveHTTP(ctx, cfg.HealthAddr, health) })
 	if cfg.MetricsAddr != "" {
 		metrics := http.NewServeMux()

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/vault-injector/vault-injector/certs"
+)
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestServe starts the real serve command with certificate files and checks readiness, a
+// TLS-verified admission round trip, metrics, and a clean stop.
+func TestServe(t *testing.T) {
+	dir := t.TempDir()
+	dev, err := certs.WriteDevCerts(dir, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, health, metrics := freePort(t), freePort(t), freePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var logs bytes.Buffer
+	go func() {
+		done <- Main(ctx, []string{"serve", "--tls-self-managed=false", "--tls-dir", dir,
+			"--host", "127.0.0.1", "--port", fmt.Sprint(port),
+			"--health-addr", fmt.Sprintf("127.0.0.1:%d", health), "--metrics-addr", fmt.Sprintf("127.0.0.1:%d", metrics),
+			"--vault-addr", "https://vault:8200", "--agent-image", "agent:v1"}, nil, io.Discard, &syncWriter{w: &logs})
+	}()
+	waitOK(t, fmt.Sprintf("http://127.0.0.1:%d/readyz", health))
+
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(dev.CAPEM)
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	body := strings.NewReader(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u1",
+		"kind":{"version":"v1","kind":"Pod"},"resource":{"version":"v1","resource":"pods"},"namespace":"ns","operation":"CREATE",
+		"object":{"metadata":{"name":"p","annotations":{"vault-injector.io/inject":"true","vault-injector.io/role":"r",
+		"vault-injector.io/secret-a":"kv/a"}},"spec":{"containers":[{"name":"app","image":"app:1"}]}}}}`)
+	resp, err := client.Post(fmt.Sprintf("https://127.0.0.1:%d/mutate", port), "application/json", body)
+	if err != nil {
+		t.Fatalf("TLS round trip with the dev CA: %v", err)
+	}
+	var review admissionv1.AdmissionReview
+	err = json.NewDecoder(resp.Body).Decode(&review)
+	resp.Body.Close()
+	if err != nil || review.Response == nil || !review.Response.Allowed || len(review.Response.Patch) == 0 {
+		t.Fatalf("review %+v, err %v", review.Response, err)
+	}
+
+	m := get(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", metrics))
+	for _, w := range []string{`vault_injector_injections_total{mode="native-sidecar"} 1`, `controller_runtime_webhook_requests_total{code="200",webhook="/mutate"} 1`} {
+		if !strings.Contains(m, w) {
+			t.Errorf("metrics lack %q", w)
+		}
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("serve exited %d:\n%s", code, logs.String())
+		}
+	case <-time.After(70 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	if strings.Contains(logs.String(), "kv/a") {
+		t.Error("logs contain an annotation value")
+	}
+}
+
+func waitOK(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s never answered 200", url)
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
