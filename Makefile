@@ -37,8 +37,13 @@ lint: ## gofmt, go vet, golangci-lint (config: .golangci.yml)
 	go vet ./...
 	$(GOLANGCI) run ./...
 
-demo: ## preview the injection of the example Deployment
-	go run ./webhook inject -f manifests/examples/app-deployment.yaml
+demo: tools ## the whole flow on a real local cluster and Vault; Ctrl-C or `make demo-down` stops it
+	go run ./test/demo
+
+demo-down: ## stop a running demo (from another terminal)
+	@pid=$$(cat $(VI_CACHE)/demo.pid 2>/dev/null) || { echo "no demo running"; exit 0; }; \
+	kill $$pid 2>/dev/null || true; \
+	while kill -0 $$pid 2>/dev/null; do sleep 0.5; done; echo "demo stopped"
 
 clean:
 	rm -rf bin
