@@ -108,7 +108,7 @@ func TestSecretFieldValidators(t *testing.T) {
 		{"perms-db", "0", "octal mode"},
 		{"perms-db", "rw", "octal mode"},
 		{"template-db", `{{ with secret "secret/data/db" }}{{ .Data.data.user }}{{ end }}`, ""},
-		{"template-db", `{{ .Data.password | base64Encode | toJSON }}`, ""},
+		{"template-db", `{{ .Data.password | base64Encode | toJSON }}{{ keys .Data | join "," }}`, ""},
 		{"template-db", `{{ with secret "x" }}`, "not a valid Go template"},
 		{"template-db", `{{ nosuchfunc . }}`, "not a valid Go template"},
 		{"template-db", "   ", "empty"},

@@ -92,6 +92,7 @@ const (
 // builtins). The webhook parses templates with these names at admission, so a typo in a
 // template is refused before the pod exists; the agent's tests keep the list in step.
 var TemplateFuncs = []string{
-	"secret", "toJSON", "toJSONPretty", "toYAML", "base64Encode", "base64Decode",
-	"shellQuote", "envQuote", "trimSpace", "upper", "lower", "replace", "join", "split",
+	"secret", "toJSON", "toJSONPretty", "toYAML", "base64Encode", "base64Decode", "base64URLEncode",
+	"base64URLDecode", "shellQuote", "envKey", "toUpper", "toLower", "trimSpace", "split", "join",
+	"replaceAll", "contains", "keys",
 }

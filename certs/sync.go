@@ -1,0 +1,196 @@
+package certs
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/retry"
+)
+
+// managedByLabel marks the Secret so operators know who rewrites it.
+const managedByLabel = "app.kubernetes.io/managed-by"
+
+// reconcile brings the Secret, the cert dir and the caBundle in line once, and returns when
+// it next needs to run.
+func (m *Manager) reconcile(ctx context.Context) (time.Time, error) {
+	st, err := m.syncSecret(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if st == nil {
+		// Another replica wrote first: read what it wrote at once and serve that.
+		return m.opts.Now(), nil
+	}
+	changed, err := writeFiles(m.opts.CertDir, map[string][]byte{
+		KeyCert:     st.Leaf.CertPEM,
+		KeyKey:      st.Leaf.KeyPEM,
+		KeyCABundle: st.bundle(),
+	})
+	if err != nil {
+		return time.Time{}, err
+	}
+	if changed {
+		m.log.Info("Serving certificate written", "dir", m.opts.CertDir,
+			"serial", st.Leaf.Cert.SerialNumber.Text(16), "notAfter", st.Leaf.Cert.NotAfter)
+	}
+	select {
+	case <-m.ready:
+	default:
+		close(m.ready)
+	}
+	if err := m.syncCABundle(ctx, st.bundle()); err != nil {
+		return time.Time{}, err
+	}
+	if st.NextCA != nil && m.published(st).IsZero() {
+		// The bundle with the next CA is in place (or there is no configuration to wait for):
+		// the propagation delay runs from now.
+		m.next = publishedCA{raw: st.NextCA.Cert.Raw, at: m.opts.Now()}
+	}
+	return m.pol.wake(st, m.published(st)), nil
+}
+
+// publishedCA records when this replica saw a caBundle holding the next CA in place.
+type publishedCA struct {
+	raw []byte
+	at  time.Time
+}
+
+// published is when s.NextCA was known to be in the caBundle, or zero.
+func (m *Manager) published(s *state) time.Time {
+	if s == nil || s.NextCA == nil || !bytes.Equal(m.next.raw, s.NextCA.Cert.Raw) {
+		return time.Time{}
+	}
+	return m.next.at
+}
+
+// syncSecret reads the Secret, replaces it when unusable and renews what is due. It returns
+// nil (and no error) when another replica changed the Secret first.
+func (m *Manager) syncSecret(ctx context.Context) (*state, error) {
+	secrets := m.client.CoreV1().Secrets(m.opts.Namespace)
+	sec, err := secrets.Get(ctx, m.opts.SecretName, metav1.GetOptions{})
+	var cur *state
+	switch {
+	case apierrors.IsNotFound(err):
+		sec = nil
+	case err != nil:
+		return nil, fmt.Errorf("reading TLS Secret %s/%s: %w", m.opts.Namespace, m.opts.SecretName, err)
+	default:
+		if cur, err = decodeState(sec.Data); err != nil {
+			m.log.Info("Replacing corrupt TLS Secret: its certificates cannot be used", "reason", err.Error())
+			cur = nil
+		}
+	}
+	next, why, err := m.pol.step(m.opts.Now(), cur, m.published(cur))
+	if err != nil {
+		return nil, err
+	}
+	if why == nil {
+		return cur, nil
+	}
+	if sec == nil {
+		_, err = secrets.Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{
+				Name:      m.opts.SecretName,
+				Namespace: m.opts.Namespace,
+				Labels:    map[string]string{managedByLabel: "vault-injector"},
+			},
+			Type: corev1.SecretTypeTLS,
+			Data: next.data(),
+		}, metav1.CreateOptions{})
+	} else {
+		upd := sec.DeepCopy()
+		upd.Data = next.data() // upd keeps sec's resourceVersion: a concurrent write conflicts
+		_, err = secrets.Update(ctx, upd, metav1.UpdateOptions{})
+	}
+	switch {
+	case apierrors.IsAlreadyExists(err) || apierrors.IsConflict(err):
+		m.log.V(1).Info("Another replica wrote the TLS Secret first; using its certificates")
+		return nil, nil
+	case apierrors.IsInvalid(err) && sec != nil:
+		// Most likely a Secret of another type: the type is immutable.
+		return nil, fmt.Errorf("TLS Secret %s/%s (type %q) cannot be rewritten; delete it and it is recreated: %w",
+			m.opts.Namespace, m.opts.SecretName, sec.Type, err)
+	case err != nil:
+		return nil, fmt.Errorf("writing TLS Secret %s/%s: %w", m.opts.Namespace, m.opts.SecretName, err)
+	}
+	m.log.Info("TLS Secret updated", "reasons", strings.Join(why, "; "),
+		"caNotAfter", next.CA.Cert.NotAfter, "leafNotAfter", next.Leaf.Cert.NotAfter,
+		"rolloverInProgress", next.NextCA != nil)
+	return next, nil
+}
+
+// syncCABundle sets the bundle on every webhook of the configuration. Update carries the
+// resourceVersion read just before, so replicas never overwrite each other's newer edits blindly.
+func (m *Manager) syncCABundle(ctx context.Context, bundle []byte) error {
+	if m.opts.WebhookConfigName == "" {
+		return nil
+	}
+	api := m.client.AdmissionregistrationV1().MutatingWebhookConfigurations()
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cfg, err := api.Get(ctx, m.opts.WebhookConfigName, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			// Not fatal: the webhook can serve before the configuration is applied.
+			if !m.warnedNoConfig {
+				m.log.Info("MutatingWebhookConfiguration not found; its caBundle is set once it exists",
+					"webhookConfig", m.opts.WebhookConfigName)
+				m.warnedNoConfig = true
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading MutatingWebhookConfiguration %s: %w", m.opts.WebhookConfigName, err)
+		}
+		m.warnedNoConfig = false
+		changed := false
+		for i := range cfg.Webhooks {
+			if !bytes.Equal(cfg.Webhooks[i].ClientConfig.CABundle, bundle) {
+				cfg.Webhooks[i].ClientConfig.CABundle = bundle
+				changed = true
+			}
+		}
+		if !changed {
+			return nil
+		}
+		if _, err := api.Update(ctx, cfg, metav1.UpdateOptions{}); err != nil {
+			return err
+		}
+		m.log.Info("caBundle updated", "webhookConfig", m.opts.WebhookConfigName, "webhooks", len(cfg.Webhooks))
+		return nil
+	})
+}
+
+// watchSecret signals changed whenever the Secret changes, so a replica picks up another
+// replica's renewal within moments instead of at the next resync. The list/watch is narrowed
+// to the one name, which is what lets RBAC restrict list/watch by resourceNames.
+func (m *Manager) watchSecret(ctx context.Context, changed chan<- struct{}) (informers.SharedInformerFactory, error) {
+	f := informers.NewSharedInformerFactoryWithOptions(m.client, 0,
+		informers.WithNamespace(m.opts.Namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", m.opts.SecretName).String()
+		}))
+	notify := func() {
+		select {
+		case changed <- struct{}{}:
+		default: // a signal is already pending; one reconcile covers both
+		}
+	}
+	_, err := f.Core().V1().Secrets().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { notify() },
+		UpdateFunc: func(_, _ any) { notify() },
+		DeleteFunc: func(any) { notify() },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("watching TLS Secret: %w", err)
+	}
+	f.Start(ctx.Done())
+	return f, nil
+}
