@@ -20,13 +20,19 @@ build: ## static webhook and agent binaries in bin/
 tools: ## install or build the pinned real servers the tests run (cached)
 	test/tools/install.sh all
 
+# Packages that run a whole cluster go one at a time: they share the host's kubelet paths and
+# its two cores.
+CLUSTER_PKGS := ./test/cluster ./manifests ./test/e2e
+
 test: tools lint ## everything: unit, golden, integration against real servers, e2e, fuzz
-	go test -count=1 -timeout 75m ./...
+	go test -count=1 -timeout 30m $$(go list ./... | grep -v -e /test/cluster$$ -e /manifests$$ -e /test/e2e$$)
+	go test -count=1 -p 1 -timeout 45m $(CLUSTER_PKGS)
 	$(MAKE) fuzz
 
 fuzz: ## each fuzz target for a bounded time
 	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./webhook/annotations
 	go test -run '^$$' -fuzz '^FuzzAdmissionBody$$' -fuzztime $(FUZZTIME) ./webhook/server
+	go test -run '^$$' -fuzz '^FuzzDecodeState$$' -fuzztime $(FUZZTIME) ./certs
 
 bench: tools ## Go benchmarks of the webhook and the agent
 	go test -run '^$$' -bench . -benchmem -count 1 ./webhook/...
