@@ -117,7 +117,12 @@ func job(ctx context.Context, t *testing.T, ns, name string, tmpl corev1.PodTemp
 		t.Fatalf("creating job %s: %v", name, err)
 	}
 	if _, err := st.Cluster.WaitForJob(ctx, ns, name); err != nil {
-		t.Fatalf("job %s: %v", name, err)
+		pods, _ := st.Cluster.Clientset().CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "job-name=" + name})
+		var logs string
+		for _, p := range pods.Items {
+			logs += agentLog(ns, p.Name)
+		}
+		t.Fatalf("job %s: %v\n%s", name, err, logs)
 	}
 }
 

@@ -50,6 +50,8 @@ func (p *plan) mountSecrets(c *corev1.Container) {
 	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: contract.SecretsVolume, MountPath: p.volumePath, ReadOnly: true})
 }
 
+// volumes are the injected volumes. The token and config files are 0444 because the agent runs
+// as its own non-root user while the kubelet writes them as root; only the agent mounts them.
 func (p *plan) volumes() []corev1.Volume {
 	vols := []corev1.Volume{
 		{Name: contract.SecretsVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
@@ -61,14 +63,14 @@ func (p *plan) volumes() []corev1.Volume {
 				ExpirationSeconds: ptr.To(int64(p.d.TokenExpiry.Seconds())),
 				Path:              "token",
 			}}},
-			DefaultMode: ptr.To(int32(0o440)),
+			DefaultMode: ptr.To(int32(0o444)),
 		}}},
 		{Name: contract.ConfigVolume, VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
 			Items: []corev1.DownwardAPIVolumeFile{{
 				Path:     contract.ConfigFileName,
 				FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.annotations['" + contract.AnnotationAgentConfig + "']"},
 			}},
-			DefaultMode: ptr.To(int32(0o440)),
+			DefaultMode: ptr.To(int32(0o444)),
 		}}},
 	}
 	if p.mode == ModeClassic {
