@@ -33,9 +33,11 @@ fuzz: ## each fuzz target for a bounded time
 	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./webhook/annotations
 	go test -run '^$$' -fuzz '^FuzzAdmissionBody$$' -fuzztime $(FUZZTIME) ./webhook/server
 	go test -run '^$$' -fuzz '^FuzzDecodeState$$' -fuzztime $(FUZZTIME) ./certs
+	go test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./agent/render
 
 bench: tools ## Go benchmarks of the webhook and the agent
 	go test -run '^$$' -bench . -benchmem -count 1 ./webhook/...
+	go run ./agent/bench
 
 lint: ## gofmt, go vet, golangci-lint (config: .golangci.yml)
 	test/tools/install.sh lint

@@ -1,0 +1,24 @@
+// Command vault-injector-agent is the agent the webhook injects into pods: it logs in to Vault,
+// renders the pod's secrets into files, and keeps them fresh. See agent/README.md.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/vault-injector/vault-injector/agent/cli"
+)
+
+// version is set by the build (Makefile, Dockerfile.agent): -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+func main() {
+	cli.Version = version
+	// SIGTERM is how the kubelet stops the sidecar: stop refreshing, revoke, exit 0.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	code := cli.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,137 @@
+package render
+
+import (
+	"encoding/base64"
+	"fmt"
+	"sort"
+	"strings"
+	"text/template"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/vault-injector/vault-injector/agent/vault"
+)
+
+// funcs is the template function map. src is nil at parse time (only the names matter then).
+func funcs(src Source) template.FuncMap {
+	return template.FuncMap{
+		"secret": func(path string, args ...string) (*vault.Secret, error) {
+			if src == nil {
+				return nil, fmt.Errorf("secret %q: no source", path)
+			}
+			data, err := writeArgs(args)
+			if err != nil {
+				return nil, err
+			}
+			return src.Secret(path, data)
+		},
+		"toJSON":          func(v any) (string, error) { b, err := marshalJSON(plain(v), ""); return string(b), err },
+		"toJSONPretty":    func(v any) (string, error) { b, err := marshalJSON(plain(v), "  "); return string(b), err },
+		"toYAML":          toYAML,
+		"base64Encode":    func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) },
+		"base64Decode":    decoder(base64.StdEncoding),
+		"base64URLEncode": func(s string) string { return base64.URLEncoding.EncodeToString([]byte(s)) },
+		"base64URLDecode": decoder(base64.URLEncoding),
+		"shellQuote":      func(v any) string { return shellQuote(scalar(v)) },
+		"envKey":          envKey,
+		"toUpper":         strings.ToUpper,
+		"toLower":         strings.ToLower,
+		"trimSpace":       strings.TrimSpace,
+		"split":           func(sep, s string) []string { return strings.Split(s, sep) },
+		"join":            func(sep string, s []string) string { return strings.Join(s, sep) },
+		"replaceAll":      func(old, new, s string) string { return strings.ReplaceAll(s, old, new) },
+		"contains":        func(sub, s string) bool { return strings.Contains(s, sub) },
+		"keys":            func(m map[string]any) []string { return sortedKeys(m) },
+	}
+}
+
+// writeArgs turns Vault Agent's `secret "pki/issue/web" "common_name=a.example"` arguments into
+// the data of a write.
+func writeArgs(args []string) (map[string]any, error) {
+	if len(args) == 0 {
+		return nil, nil
+	}
+	data := make(map[string]any, len(args))
+	for _, a := range args {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("secret argument %q is not key=value", a)
+		}
+		data[k] = v
+	}
+	return data, nil
+}
+
+func toYAML(v any) (string, error) {
+	b, err := yaml.Marshal(plain(v))
+	return strings.TrimSuffix(string(b), "\n"), err
+}
+
+func decoder(enc *base64.Encoding) func(string) (string, error) {
+	return func(s string) (string, error) {
+		b, err := enc.DecodeString(s)
+		if err != nil {
+			// The input may be a secret: say what failed, not what was given.
+			return "", fmt.Errorf("base64 decoding failed at byte %d", len(s))
+		}
+		return string(b), nil
+	}
+}
+
+func sortedKeys(m map[string]any) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// lazySecret is the template's dot: the configured secret, fetched at the first field access.
+// Methods (not fields) so that text/template calls them and reports their errors.
+type lazySecret struct {
+	fetch func() (*vault.Secret, error)
+	s     *vault.Secret
+	err   error
+	done  bool
+}
+
+func (l *lazySecret) get() (*vault.Secret, error) {
+	if !l.done {
+		l.s, l.err = l.fetch()
+		l.done = true
+	}
+	return l.s, l.err
+}
+
+func (l *lazySecret) Data() (map[string]any, error) {
+	s, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	return s.Data, nil
+}
+
+func (l *lazySecret) LeaseID() (string, error) {
+	s, err := l.get()
+	if err != nil {
+		return "", err
+	}
+	return s.LeaseID, nil
+}
+
+func (l *lazySecret) LeaseDuration() (int, error) {
+	s, err := l.get()
+	if err != nil {
+		return 0, err
+	}
+	return s.LeaseDuration, nil
+}
+
+func (l *lazySecret) Renewable() (bool, error) {
+	s, err := l.get()
+	if err != nil {
+		return false, err
+	}
+	return s.Renewable, nil
+}

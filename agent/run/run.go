@@ -1,0 +1,249 @@
+// Package run is the agent's main loop: get a Vault token, render every secret, publish the
+// files atomically, then (as a sidecar) keep them fresh until the context ends: re-read static
+// secrets every refresh interval, re-fetch leased ones before their lease ends, log in again
+// when the token can no longer be renewed, and revoke the token on the way out.
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/vault-injector/vault-injector/agent/backoff"
+	"github.com/vault-injector/vault-injector/agent/metrics"
+	"github.com/vault-injector/vault-injector/agent/render"
+	"github.com/vault-injector/vault-injector/agent/vault"
+	"github.com/vault-injector/vault-injector/agent/writer"
+	"github.com/vault-injector/vault-injector/webhook/contract"
+)
+
+// revokeTimeout bounds the best-effort token revocation at shutdown: the kubelet's grace period
+// is shared with the app, and a dead Vault must not hold the pod.
+const revokeTimeout = 2 * time.Second
+
+// Options are the runner's inputs. Config must be valid (contract.Config.Validate).
+type Options struct {
+	Config  *contract.Config
+	Vault   vault.Client
+	Metrics *metrics.Metrics
+	Log     *slog.Logger
+	// Once renders, hands the token over (classic mode) and returns: the init container.
+	Once bool
+}
+
+// Runner holds the loop's state. It is used from one goroutine; watchers only send on channels.
+type Runner struct {
+	cfg   *contract.Config
+	vc    vault.Client
+	m     *metrics.Metrics
+	log   *slog.Logger
+	once  bool
+	items []*render.Item
+	w     *writer.Writer
+	bo    backoff.Backoff
+
+	cache    map[string]*entry
+	expired  chan expiry
+	lastGood map[string][]byte
+	rendered bool // a complete set has been published
+
+	tokenOK, hadToken, handoverTried bool
+	tokenDone                        <-chan error
+	tokenCancel                      context.CancelFunc
+	watchCtx                         context.Context
+
+	started, loggedInAt time.Time
+}
+
+// New checks templates and prepares the secrets dir.
+func New(o Options) (*Runner, error) {
+	items, err := render.CompileAll(o.Config.Secrets)
+	if err != nil {
+		return nil, err
+	}
+	w, err := writer.New(o.Config.SecretsDir)
+	if err != nil {
+		return nil, err
+	}
+	return &Runner{
+		cfg: o.Config, vc: o.Vault, m: o.Metrics, log: o.Log, once: o.Once, items: items, w: w,
+		bo:    backoff.Backoff{Min: o.Config.Backoff.Min.Duration, Max: o.Config.Backoff.Max.Duration},
+		cache: map[string]*entry{}, expired: make(chan expiry, 16), lastGood: map[string][]byte{},
+		started: time.Now(),
+	}, nil
+}
+
+// FailedError is returned by a `--once` run that gave up. Its message is the one line the agent
+// prints on stderr and in the termination log.
+type FailedError struct {
+	After time.Duration
+	Err   error
+}
+
+func (e *FailedError) Error() string {
+	return fmt.Sprintf("no complete render after %s: %v", e.After.Round(100*time.Millisecond), e.Err)
+}
+
+func (e *FailedError) Unwrap() error { return e.Err }
+
+// Run runs until done: after the first render with Once, or until ctx ends as a sidecar. A
+// sidecar returns nil on ctx end (SIGTERM is the normal way out).
+func (r *Runner) Run(ctx context.Context) error {
+	wctx, stopWatchers := context.WithCancel(ctx)
+	defer stopWatchers()
+	r.watchCtx = wctx
+	if r.once {
+		return r.runOnce(ctx)
+	}
+	if err := r.firstRender(ctx); err != nil {
+		stopWatchers()
+		r.revoke()
+		return nil
+	}
+	r.ready()
+	return r.loop(ctx)
+}
+
+func (r *Runner) runOnce(ctx context.Context) error {
+	ictx, cancel := context.WithTimeout(ctx, r.cfg.InitTimeout.Duration)
+	defer cancel()
+	if err := r.firstRender(ictx); err != nil {
+		// Nothing usable was published: the token (and any lease it created) is garbage.
+		r.revoke()
+		return &FailedError{After: time.Since(r.started), Err: err}
+	}
+	r.ready()
+	// The token is not revoked: revoking would also revoke the dynamic secrets' leases the app
+	// is about to use. It ends with its TTL, or lives on in the classic-mode sidecar.
+	return nil
+}
+
+func (r *Runner) ready() {
+	r.m.SetReady()
+	r.log.Info("first render complete", "secrets", len(r.items), "dir", r.cfg.SecretsDir,
+		"since_start_ms", ms(time.Since(r.started)), "since_login_ms", ms(time.Since(r.loggedInAt)))
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// firstRender retries until a complete set is published or ctx ends; it returns the last real
+// failure (not the context's), which is what the user has to fix.
+func (r *Runner) firstRender(ctx context.Context) error {
+	var last error
+	for {
+		err := r.attempt(ctx)
+		if err == nil {
+			r.bo.Reset()
+			return nil
+		}
+		if ctx.Err() != nil {
+			return firstNonNil(last, err)
+		}
+		last = err
+		d := r.bo.Next()
+		r.log.Warn("first render failed, retrying", "err", err.Error(), "retry_in", d.String())
+		select {
+		case <-ctx.Done():
+			return last
+		case <-time.After(d):
+		}
+	}
+}
+
+func firstNonNil(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// attempt gets a token if needed and renders once. A 403 may mean the token died (revoked, or
+// Vault restarted): then the token is dropped so the next attempt logs in again.
+func (r *Runner) attempt(ctx context.Context) error {
+	if err := r.ensureToken(ctx); err != nil {
+		return err
+	}
+	err := r.cycle(ctx)
+	if err != nil && vault.HasStatus(err, 403) && ctx.Err() == nil {
+		if lerr := r.vc.LookupSelf(ctx); lerr != nil {
+			r.log.Info("token no longer valid, will log in again", "err", lerr.Error())
+			r.dropToken()
+		}
+	}
+	return err
+}
+
+// loop keeps the files fresh until ctx ends.
+func (r *Runner) loop(ctx context.Context) error {
+	refresh := time.NewTicker(r.cfg.Refresh.Duration)
+	defer refresh.Stop()
+	var retry <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			r.revoke()
+			return nil
+		case err := <-r.tokenDone:
+			r.log.Info("token renewal ended, logging in again", "err", errString(err))
+			r.dropToken()
+		case ex := <-r.expired:
+			r.markExpired(ex)
+		case <-refresh.C:
+			r.markStatic()
+		case <-retry:
+		}
+		err := r.attempt(ctx)
+		switch {
+		case err == nil:
+			r.bo.Reset()
+			retry = nil
+		case ctx.Err() == nil:
+			d := r.bo.Next()
+			retry = time.After(d)
+			r.log.Warn("refresh failed, keeping the last good files", "err", err.Error(), "retry_in", d.String())
+		}
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// revoke revokes the current token, best effort and bounded.
+func (r *Runner) revoke() {
+	if !r.hadToken {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), revokeTimeout)
+	defer cancel()
+	if err := r.vc.RevokeSelf(ctx); err != nil {
+		r.log.Warn("revoking the token failed; it ends with its TTL", "err", err.Error())
+		return
+	}
+	r.log.Info("token revoked")
+}
+
+// errJoinOneLine is errors.Join for messages that must stay on one line.
+func errJoinOneLine(errs []error) error {
+	if len(errs) <= 1 {
+		return errors.Join(errs...)
+	}
+	return multiError(errs)
+}
+
+type multiError []error
+
+func (m multiError) Error() string {
+	s := m[0].Error()
+	for _, e := range m[1:] {
+		s += "; " + e.Error()
+	}
+	return s
+}
+
+func (m multiError) Unwrap() []error { return m }

@@ -1,0 +1,275 @@
+package run
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/vault-injector/vault-injector/agent/metrics"
+	"github.com/vault-injector/vault-injector/agent/vault"
+	"github.com/vault-injector/vault-injector/agent/vault/fake"
+	"github.com/vault-injector/vault-injector/agent/writer"
+	"github.com/vault-injector/vault-injector/webhook/contract"
+)
+
+func dur(d time.Duration) contract.Duration { return contract.Duration{Duration: d} }
+
+func testConfig(t *testing.T) *contract.Config {
+	dir := t.TempDir()
+	return &contract.Config{
+		Version: contract.ConfigVersion,
+		Auth:    contract.Auth{Path: "auth/kubernetes", Role: "app", TokenFile: "/dev/null"},
+		Secrets: []contract.Secret{
+			{Name: "db", Path: "database/creds/app", Format: "raw:password", File: "db/password", Perms: 0o400},
+			{Name: "app", Path: "secret/app", Format: "json", File: "app.json", Perms: 0o440},
+		},
+		SecretsDir: filepath.Join(dir, "secrets"), Refresh: dur(time.Hour), InitTimeout: dur(2 * time.Second),
+		Backoff:      contract.Backoff{Min: dur(5 * time.Millisecond), Max: dur(20 * time.Millisecond)},
+		HandoverFile: filepath.Join(dir, "handover", "token"),
+	}
+}
+
+func testVault() *fake.Client {
+	f := fake.New()
+	f.Put("database/creds/app", 0, map[string]any{"username": "u", "password": "pw1"}, 60)
+	f.Put("secret/app", 2, map[string]any{"data": map[string]any{"k": "v1"}}, 0)
+	return f
+}
+
+type harness struct {
+	cfg *contract.Config
+	f   *fake.Client
+	m   *metrics.Metrics
+}
+
+func newRunner(t *testing.T, h *harness, once bool) *Runner {
+	t.Helper()
+	if h.m == nil {
+		h.m = metrics.New()
+	}
+	r, err := New(Options{Config: h.cfg, Vault: h.f, Metrics: h.m, Log: slog.New(slog.DiscardHandler), Once: once})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// startSidecar runs the loop in the background until the test ends or stop is called.
+func startSidecar(t *testing.T, h *harness) (stop func() error) {
+	t.Helper()
+	r := newRunner(t, h, false)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	stopped := false
+	stop = func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(5 * time.Second):
+			t.Fatal("runner did not stop")
+			return nil
+		}
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
+}
+
+func value(t *testing.T, c prometheus.Metric) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Counter != nil {
+		return m.Counter.GetValue()
+	}
+	return m.Gauge.GetValue()
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func fileIs(cfg *contract.Config, name, want string) func() bool {
+	return func() bool {
+		b, err := os.ReadFile(filepath.Join(cfg.SecretsDir, name))
+		return err == nil && string(b) == want
+	}
+}
+
+func TestOnceRendersAndHandsOver(t *testing.T) {
+	h := &harness{cfg: testConfig(t), f: testVault()}
+	if err := newRunner(t, h, true).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !fileIs(h.cfg, "db/password", "pw1")() || !fileIs(h.cfg, "app.json", "{\n  \"k\": \"v1\"\n}\n")() {
+		t.Fatal("files not rendered")
+	}
+	if err := writer.Ready(h.cfg.SecretsDir); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(h.cfg.HandoverFile)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("handover file: %v, %v", st, err)
+	}
+	if b, _ := os.ReadFile(h.cfg.HandoverFile); string(b) != h.f.Token() {
+		t.Error("handover file does not hold the token")
+	}
+	if len(h.f.Revoked()) != 0 {
+		t.Error("--once revoked its token: the handed-over token and the leases would die")
+	}
+	if got := value(t, h.m.Logins); got != 1 {
+		t.Errorf("logins = %v", got)
+	}
+}
+
+func TestOnceGivesUpWithOneLineReason(t *testing.T) {
+	h := &harness{cfg: testConfig(t), f: testVault()}
+	h.cfg.InitTimeout = dur(150 * time.Millisecond)
+	h.f.Fail("secret/app", &vault.Error{Op: "read", Path: "secret/data/app", Status: 403, Errors: []string{"1 error occurred:\n\t* permission denied\n\n"}})
+	start := time.Now()
+	err := newRunner(t, h, true).Run(context.Background())
+	var fe *FailedError
+	if !errors.As(err, &fe) {
+		t.Fatalf("err = %v, want FailedError", err)
+	}
+	if time.Since(start) > 2*time.Second {
+		t.Errorf("gave up after %v, want about the init timeout", time.Since(start))
+	}
+	msg := err.Error()
+	for _, w := range []string{`secret "app"`, "secret/data/app", "403", "permission denied"} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("%q lacks %q", msg, w)
+		}
+	}
+	if strings.Contains(msg, "\n") {
+		t.Errorf("message is not one line: %q", msg)
+	}
+	if writer.Ready(h.cfg.SecretsDir) == nil {
+		t.Error("a partial set was published")
+	}
+	if len(h.f.Revoked()) != 1 {
+		t.Error("token of a failed init not revoked")
+	}
+}
+
+func TestSidecarReusesHandedOverToken(t *testing.T) {
+	for _, valid := range []bool{true, false} {
+		h := &harness{cfg: testConfig(t), f: testVault()}
+		_ = os.MkdirAll(filepath.Dir(h.cfg.HandoverFile), 0o700)
+		_ = os.WriteFile(h.cfg.HandoverFile, []byte("init-token\n"), 0o600)
+		if valid {
+			h.f.AddToken("init-token")
+		}
+		stop := startSidecar(t, h)
+		eventually(t, "first render", func() bool { return writer.Ready(h.cfg.SecretsDir) == nil })
+		want := 1.0
+		if valid {
+			want = 0
+		}
+		if got := value(t, h.m.Logins); got != want {
+			t.Errorf("handover valid=%v: %v logins, want %v", valid, got, want)
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		if rev := h.f.Revoked(); len(rev) != 1 || (valid && rev[0] != "init-token") {
+			t.Errorf("revoked %v at shutdown", rev)
+		}
+	}
+}
+
+func TestSidecarRefreshLeaseAndRelogin(t *testing.T) {
+	h := &harness{cfg: testConfig(t), f: testVault()}
+	h.cfg.Refresh = dur(30 * time.Millisecond)
+	startSidecar(t, h)
+	eventually(t, "first render", fileIs(h.cfg, "db/password", "pw1"))
+
+	// Static secret: picked up at the next refresh tick.
+	h.f.Put("secret/app", 2, map[string]any{"data": map[string]any{"k": "v2"}}, 0)
+	eventually(t, "refreshed static secret", fileIs(h.cfg, "app.json", "{\n  \"k\": \"v2\"\n}\n"))
+	// Leased secret: not re-read by refresh ticks, only when its lease ends.
+	h.f.Put("database/creds/app", 0, map[string]any{"password": "pw2"}, 60)
+	time.Sleep(100 * time.Millisecond)
+	if !fileIs(h.cfg, "db/password", "pw1")() || h.f.Reads("database/creds/app") != 1 {
+		t.Fatalf("leased secret re-read before its lease ended (%d reads)", h.f.Reads("database/creds/app"))
+	}
+	h.f.ExpireLease("database/creds/app")
+	eventually(t, "re-fetched leased secret", fileIs(h.cfg, "db/password", "pw2"))
+
+	// Token end: log in again, and fetch leased secrets again (their leases died with the token).
+	h.f.Put("database/creds/app", 0, map[string]any{"password": "pw3"}, 60)
+	h.f.ExpireToken()
+	eventually(t, "re-login", func() bool { return value(t, h.m.Logins) == 2 })
+	eventually(t, "leased secret after re-login", fileIs(h.cfg, "db/password", "pw3"))
+}
+
+func TestFailedRefreshKeepsLastGoodFiles(t *testing.T) {
+	h := &harness{cfg: testConfig(t), f: testVault()}
+	h.cfg.Refresh = dur(20 * time.Millisecond)
+	startSidecar(t, h)
+	eventually(t, "first render", fileIs(h.cfg, "app.json", "{\n  \"k\": \"v1\"\n}\n"))
+	gen, _ := os.Readlink(filepath.Join(h.cfg.SecretsDir, writer.DataDir))
+
+	h.f.Fail("secret/app", &vault.Error{Op: "read", Path: "secret/data/app", Err: errors.New("connection refused")})
+	eventually(t, "failures counted", func() bool { return value(t, h.m.Failures.WithLabelValues("app")) >= 3 })
+	if !fileIs(h.cfg, "app.json", "{\n  \"k\": \"v1\"\n}\n")() || !fileIs(h.cfg, "db/password", "pw1")() {
+		t.Fatal("last good files lost")
+	}
+	if now, _ := os.Readlink(filepath.Join(h.cfg.SecretsDir, writer.DataDir)); now != gen {
+		t.Error("unchanged content was rewritten")
+	}
+	// The failing secret does not hold back the others.
+	h.f.Put("database/creds/app", 0, map[string]any{"password": "pw2"}, 60)
+	h.f.ExpireLease("database/creds/app")
+	eventually(t, "other secret updated", fileIs(h.cfg, "db/password", "pw2"))
+	if !fileIs(h.cfg, "app.json", "{\n  \"k\": \"v1\"\n}\n")() {
+		t.Fatal("failing secret's last good file lost")
+	}
+	h.f.Fail("secret/app", nil)
+	h.f.Put("secret/app", 2, map[string]any{"data": map[string]any{"k": "v3"}}, 0)
+	eventually(t, "recovery", fileIs(h.cfg, "app.json", "{\n  \"k\": \"v3\"\n}\n"))
+}
+
+func TestSidecarStopsBeforeFirstRender(t *testing.T) {
+	h := &harness{cfg: testConfig(t), f: testVault()}
+	h.f.Fail("secret/app", &vault.Error{Op: "read", Path: "secret/data/app", Status: 500})
+	stop := startSidecar(t, h)
+	eventually(t, "a failure", func() bool { return value(t, h.m.Failures.WithLabelValues("app")) >= 1 })
+	if err := stop(); err != nil {
+		t.Fatalf("sidecar stopped with %v, want nil (SIGTERM is normal)", err)
+	}
+	if len(h.f.Revoked()) != 1 {
+		t.Error("token not revoked")
+	}
+}
+
+func TestBrokenTemplateFailsAtStart(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Secrets[1].Template = "{{ with secret \"x\" }}"
+	_, err := New(Options{Config: cfg, Vault: fake.New(), Metrics: metrics.New(), Log: slog.New(slog.DiscardHandler)})
+	if err == nil || !strings.Contains(err.Error(), `secret "app"`) {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -1,0 +1,46 @@
+package vault
+
+import (
+	"context"
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vault-injector/vault-injector/webhook/contract"
+)
+
+// TestTLSFromConfig: the CA from the config (PEM or file) is what makes a TLS Vault trusted;
+// without it the same server is refused.
+func TestTLSFromConfig(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{"data":{"k":"v"}}`))
+	}))
+	defer srv.Close()
+	t.Setenv("VAULT_CACERT", "")
+	t.Setenv("VAULT_SKIP_VERIFY", "")
+	caPEM := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	_ = os.WriteFile(caFile, []byte(caPEM), 0o600)
+	read := func(v contract.Vault) error {
+		v.Address = srv.URL
+		c, err := New(v, contract.Auth{})
+		if err != nil {
+			return err
+		}
+		_, err = c.Read(context.Background(), "other/x")
+		return err
+	}
+	if err := read(contract.Vault{CACert: caPEM}); err != nil {
+		t.Errorf("CA PEM: %v", err)
+	}
+	if err := read(contract.Vault{CACertFile: caFile, ServerName: "example.com"}); err != nil {
+		t.Errorf("CA file + server name: %v", err)
+	}
+	if err := read(contract.Vault{}); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("untrusted server accepted: %v", err)
+	}
+}

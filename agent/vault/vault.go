@@ -1,0 +1,139 @@
+// Package vault is the agent's narrow view of Vault: log in, read or write a logical path (with
+// KV v2 detection), watch a token's or a lease's lifetime, revoke. The rest of the agent depends
+// on the Client interface only, so unit tests run against the in-memory fake in vault/fake.
+package vault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Client is what the agent needs from Vault.
+type Client interface {
+	// Login authenticates with the configured method and makes the new token current.
+	Login(ctx context.Context) error
+	// UseToken makes token current if Vault still accepts it (lookup-self); otherwise the
+	// current token is unchanged and an error says why.
+	UseToken(ctx context.Context, token string) error
+	// Token is the current token, for the classic-mode handover file. Never log it.
+	Token() string
+	// LookupSelf checks that the current token is still valid.
+	LookupSelf(ctx context.Context) error
+	// Read reads a logical path; for KV v2 mounts "secret/x" is read as "secret/data/x".
+	Read(ctx context.Context, path string) (*Secret, error)
+	// Write writes data to path and returns the response, for endpoints that issue secrets on
+	// write (e.g. pki/issue/<role>).
+	Write(ctx context.Context, path string, data map[string]any) (*Secret, error)
+	// WatchToken renews the current token until it can no longer be extended; the channel then
+	// yields (nil or the last renewal error) and the caller should log in again. renewed is
+	// called after each successful renewal. A token without TTL never fires.
+	WatchToken(ctx context.Context, renewed func()) <-chan error
+	// WatchLease does the same for a secret's lease: when the channel fires, the secret must be
+	// fetched again. A secret without a lease never fires.
+	WatchLease(ctx context.Context, s *Secret, renewed func()) <-chan error
+	// RevokeSelf revokes the current token (and with it the leases it created).
+	RevokeSelf(ctx context.Context) error
+}
+
+// Secret is one Vault response, shaped like Vault Agent's template data so that templates
+// written for Vault Agent (".Data.data.key" for KV v2, ".Data.key" otherwise) work unchanged.
+type Secret struct {
+	// Path is the path actually read (after the KV v2 "data/" rewrite).
+	Path          string
+	LeaseID       string
+	LeaseDuration int // seconds, as Vault reports it
+	Renewable     bool
+	Data          map[string]any
+	Warnings      []string
+	// KVVersion is 1 or 2 for KV mounts, 0 for any other engine.
+	KVVersion int `json:"-"`
+}
+
+// Values is the secret's payload: the inner "data" of a KV v2 read, Data otherwise. It is what
+// the json, yaml, env and raw formats render.
+func (s *Secret) Values() map[string]any {
+	if s.KVVersion == 2 {
+		if m, ok := s.Data["data"].(map[string]any); ok {
+			return m
+		}
+		return map[string]any{}
+	}
+	return s.Data
+}
+
+// Leased reports whether the secret has a lease that must be renewed and re-fetched.
+func (s *Secret) Leased() bool { return s.LeaseID != "" && s.LeaseDuration > 0 }
+
+// TTL is the lease duration.
+func (s *Secret) TTL() time.Duration { return time.Duration(s.LeaseDuration) * time.Second }
+
+// Error is a failed Vault operation. Its message is a single line that names the operation, the
+// path and Vault's answer (status and messages), and never carries a secret value: it is what
+// `agent run --once` prints when it gives up.
+type Error struct {
+	Op     string // "read", "write", "login", "lookup-self", ...
+	Path   string
+	Status int      // HTTP status; 0 when Vault was not reached
+	Errors []string // Vault's error messages
+	Err    error    // transport or other cause when Status is 0
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s: ", e.Op, e.Path)
+	if e.Status != 0 {
+		fmt.Fprintf(&b, "Vault answered %d", e.Status)
+		if len(e.Errors) > 0 {
+			b.WriteString(": " + strings.Join(e.Errors, "; "))
+		}
+	} else {
+		fmt.Fprintf(&b, "%v", e.Err)
+	}
+	return oneLine(b.String())
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// oneLine folds Vault's multi-line messages ("1 error occurred:\n\t* permission denied") so the
+// failure reason fits in one stderr line and one log field.
+func oneLine(s string) string {
+	s = multiErrorHead.ReplaceAllString(s, "")
+	s = strings.ReplaceAll(s, "\n\t* ", "; ")
+	s = strings.TrimPrefix(strings.ReplaceAll(s, ": ; ", ": "), "; ")
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// multiErrorHead is go-multierror's "N error(s) occurred:" header, noise in a one-line reason.
+var multiErrorHead = regexp.MustCompile(`\d+ errors? occurred:`)
+
+// StatusOf returns the HTTP status of a Vault error, or 0.
+func StatusOf(err error) int {
+	var ve *Error
+	if errors.As(err, &ve) {
+		return ve.Status
+	}
+	return 0
+}
+
+// HasStatus reports whether any Vault error in err's tree (joined errors included) has the
+// HTTP status code.
+func HasStatus(err error, code int) bool {
+	switch x := err.(type) {
+	case nil:
+		return false
+	case *Error:
+		return x.Status == code
+	case interface{ Unwrap() []error }:
+		for _, e := range x.Unwrap() {
+			if HasStatus(e, code) {
+				return true
+			}
+		}
+		return false
+	}
+	return HasStatus(errors.Unwrap(err), code)
+}
