@@ -3,7 +3,6 @@ package render
 import (
 	"encoding/base64"
 	"fmt"
-	"sort"
 	"strings"
 	"text/template"
 
@@ -41,7 +40,7 @@ func funcs(src Source) template.FuncMap {
 		"join":            func(sep string, s []string) string { return strings.Join(s, sep) },
 		"replaceAll":      func(old, new, s string) string { return strings.ReplaceAll(s, old, new) },
 		"contains":        func(sub, s string) bool { return strings.Contains(s, sub) },
-		"keys":            func(m map[string]any) []string { return sortedKeys(m) },
+		"keys":            keys,
 	}
 }
 
@@ -76,15 +75,6 @@ func decoder(enc *base64.Encoding) func(string) (string, error) {
 		}
 		return string(b), nil
 	}
-}
-
-func sortedKeys(m map[string]any) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 // lazySecret is the template's dot: the configured secret, fetched at the first field access.
