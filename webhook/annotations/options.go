@@ -147,13 +147,13 @@ func (p *parser) finish() {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	files := map[string]string{}
-	for _, n := range names {
+	for i, n := range names {
 		s := p.secrets[n]
-		if other, dup := files[s.File]; dup {
-			p.problem(contract.AnnotationFilePrefix+n, s.File, fmt.Sprintf("file is also written by secret %q: give each secret its own file", other))
+		for _, other := range names[:i] {
+			if contract.FilesCollide(s.File, p.secrets[other].File) {
+				p.problem(contract.AnnotationFilePrefix+n, s.File, fmt.Sprintf("collides with file %q of secret %q: give each secret its own file, not one inside another", p.secrets[other].File, other))
+			}
 		}
-		files[s.File] = n
 		if s.Template != "" && s.Format != contract.FormatJSON {
 			p.warnings = append(p.warnings, fmt.Sprintf("%s%s is ignored because %s%s is set", contract.AnnotationFormatPrefix, n, contract.AnnotationTemplatePrefix, n))
 		}

@@ -183,6 +183,7 @@ func TestParseReportsEverything(t *testing.T) {
 		"secret-a", "kv/a", "file-a", "same",
 		"secret-b", "kv/b", "file-b", "same",
 		"agent-memory-request", "1Gi", "agent-memory-limit", "64Mi",
+		"secret-c", "kv/c", "file-c", "tls", "secret-d", "kv/d", "file-d", "tls/ca.pem",
 	))
 	var e *Error
 	if err == nil || !errorsAs(err, &e) {
@@ -191,8 +192,9 @@ func TestParseReportsEverything(t *testing.T) {
 	wants := []string{
 		contract.AnnotationMode, contract.AnnotationRefresh,
 		`no secret "ghost" to apply it to: add vault-injector.io/secret-ghost`,
-		`file is also written by secret "a"`,
+		`collides with file "same" of secret "a"`,
 		"request must not exceed the limit",
+		`vault-injector.io/file-d="tls/ca.pem": collides with file "tls" of secret "c"`,
 	}
 	if len(e.Problems) != len(wants) {
 		t.Errorf("got %d problems, want %d: %v", len(e.Problems), len(wants), e.Problems)

@@ -156,8 +156,8 @@ func (c *Config) Validate() error {
 	if c.Backoff.Min.Duration <= 0 || c.Backoff.Max.Duration < c.Backoff.Min.Duration {
 		bad("backoff.min must be positive and not above backoff.max")
 	}
-	seenName, seenFile := map[string]bool{}, map[string]bool{}
-	for _, s := range c.Secrets {
+	seenName := map[string]bool{}
+	for i, s := range c.Secrets {
 		if err := ValidateSecretName(s.Name); err != nil {
 			errs = append(errs, err)
 		}
@@ -176,10 +176,11 @@ func (c *Config) Validate() error {
 		if err := ValidateFilePath(s.File); err != nil {
 			bad("secret %q: %w", s.Name, err)
 		}
-		if seenFile[s.File] {
-			bad("secret %q: file %q is used by another secret", s.Name, s.File)
+		for _, other := range c.Secrets[:i] {
+			if FilesCollide(s.File, other.File) {
+				bad("secret %q: file %q collides with file %q of secret %q", s.Name, s.File, other.File, other.Name)
+			}
 		}
-		seenFile[s.File] = true
 		if s.Perms&^0o777 != 0 || s.Perms == 0 {
 			bad("secret %q: perms %s must be between 0001 and 0777", s.Name, s.Perms)
 		}
@@ -228,6 +229,12 @@ func ValidateFilePath(p string) error {
 		}
 	}
 	return nil
+}
+
+// FilesCollide reports whether two secret files cannot both exist: the same path, or one is a
+// directory of the other ("tls" and "tls/ca.pem").
+func FilesCollide(a, b string) bool {
+	return a == b || strings.HasPrefix(b, a+"/") || strings.HasPrefix(a, b+"/")
 }
 
 // Duration is a time.Duration written as a Go duration string ("5m") in JSON.

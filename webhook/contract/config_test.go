@@ -1,0 +1,73 @@
+package contract
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+func validConfig() Config {
+	return Config{
+		Version: ConfigVersion, Auth: Auth{Path: DefaultAuthPath, Role: "app", TokenFile: TokenFile},
+		SecretsDir: AgentSecretsDir, Refresh: Duration{DefaultRefresh}, InitTimeout: Duration{DefaultInitTimeout},
+		Backoff: Backoff{Min: Duration{DefaultBackoffMin}, Max: Duration{DefaultBackoffMax}},
+		Secrets: []Secret{{Name: "db", Path: "secret/db", Format: FormatEnv, File: "db.env", Perms: DefaultPerms}},
+	}
+}
+
+func TestConfigRoundTrip(t *testing.T) {
+	c := validConfig()
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"refresh":"5m0s"`, `"perms":"0400"`, `"version":"v1"`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("JSON %s lacks %s", b, want)
+		}
+	}
+	back, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Refresh.Duration != 5*time.Minute || back.Secrets[0] != c.Secrets[0] {
+		t.Errorf("round trip changed the config: %+v", back)
+	}
+}
+
+func TestConfigValidateReportsEverything(t *testing.T) {
+	c := validConfig()
+	c.Version, c.Auth.Role, c.SecretsDir, c.Refresh = "v0", "", "", Duration{}
+	c.Backoff.Max = Duration{time.Millisecond}
+	c.Secrets = append(c.Secrets,
+		Secret{Name: "db", Path: "", Format: "xml", File: "../x", Perms: 0o1777},
+		Secret{Name: "tls", Path: "pki/x", Format: FormatJSON, File: "db.env/ca.pem", Perms: DefaultPerms})
+	err := c.Validate()
+	for _, want := range []string{"version \"v0\"", "auth.role", "secretsDir", "refresh and initTimeout", "backoff.min",
+		`secret "db" is listed twice`, `"db": path is required`, `format "xml"`, `'..' is not allowed`, "perms 1777",
+		`file "db.env/ca.pem" collides with file "db.env"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %v; want it to mention %q", err, want)
+		}
+	}
+}
+
+func TestParseRejectsBadJSON(t *testing.T) {
+	for _, in := range []string{`{`, `{"refresh":5}`, `{"secrets":[{"perms":"rw"}]}`, `{"refresh":"soon"}`} {
+		if _, err := Parse([]byte(in)); err == nil {
+			t.Errorf("Parse(%s) accepted", in)
+		}
+	}
+}
+
+func TestFilesCollide(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{{"a", "a", true}, {"tls", "tls/ca.pem", true}, {"tls/ca.pem", "tls", true}, {"tls", "tls.pem", false}, {"a/b", "a/c", false}} {
+		if got := FilesCollide(tc.a, tc.b); got != tc.want {
+			t.Errorf("FilesCollide(%q, %q) = %v", tc.a, tc.b, got)
+		}
+	}
+}
