@@ -12,7 +12,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vault-injector/vault-injector/test/freeport"
 	"github.com/vault-injector/vault-injector/test/vaultserver"
 	"github.com/vault-injector/vault-injector/webhook/contract"
 )
@@ -131,10 +131,14 @@ func agentToken(ctx context.Context, vs *vaultserver.Server, file string) (strin
 }
 
 func runAgent(bin, addr, tokenFile, dir string, n int, steady time.Duration, res *result) error {
+	metricsPort, err := freeport.On("127.0.0.1")
+	if err != nil {
+		return err
+	}
 	cfg := contract.Config{
 		Version: contract.ConfigVersion, Vault: contract.Vault{Address: addr},
 		Auth:       contract.Auth{Method: contract.AuthToken, TokenFile: tokenFile},
-		SecretsDir: filepath.Join(dir, "secrets"), MetricsPort: freePort(),
+		SecretsDir: filepath.Join(dir, "secrets"), MetricsPort: metricsPort,
 		Refresh: contract.Duration{Duration: time.Second}, InitTimeout: contract.Duration{Duration: time.Minute},
 		Backoff: contract.Backoff{Min: contract.Duration{Duration: 100 * time.Millisecond}, Max: contract.Duration{Duration: time.Second}},
 	}
@@ -222,13 +226,4 @@ func median(xs []float64) float64 {
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	return s[len(s)/2]
-}
-
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/vault-injector/vault-injector/test/freeport"
 	"github.com/vault-injector/vault-injector/test/images"
 )
 
@@ -28,7 +29,7 @@ func choosePorts(gateway string) (ports, error) {
 		{&p.kcm, "127.0.0.1"}, {&p.scheduler, "127.0.0.1"},
 		{&p.kubelet.server, gateway}, {&p.kubelet.healthz, "127.0.0.1"},
 	} {
-		port, err := freePort(slot.host)
+		port, err := freeport.On(slot.host)
 		if err != nil {
 			return p, err
 		}

@@ -27,6 +27,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/vault-injector/vault-injector/test/freeport"
 	"github.com/vault-injector/vault-injector/test/testbin"
 )
 
@@ -222,7 +223,7 @@ func (c *Cluster) GatewayIP() string { return c.Gateway }
 // ListenAddr returns gateway:port with a free port, for a host server that pods must reach,
 // e.g. Vault's `-dev-listen-address`.
 func (c *Cluster) ListenAddr() (string, error) {
-	port, err := freePort(c.Gateway)
+	port, err := freeport.On(c.Gateway)
 	if err != nil {
 		return "", err
 	}

@@ -183,14 +183,3 @@ func (c *Cluster) startKubelet(cr *creds, ports kubeletPorts) error {
 		"--node-ip=" + c.Gateway, "--hostname-override=" + c.NodeName,
 	})
 }
-
-// freePort asks the kernel for a free TCP port on host. Another process may take it before the
-// component binds it; the bring-up then fails loudly rather than sharing a port.
-func freePort(host string) (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/vault-injector/vault-injector/certs"
+	"github.com/vault-injector/vault-injector/test/freeport"
 	"github.com/vault-injector/vault-injector/test/images"
 	"github.com/vault-injector/vault-injector/test/testbin"
 )
@@ -49,10 +49,10 @@ func startWebhook(ctx context.Context, s *Stack, extra []string) (*Webhook, erro
 		return nil, err
 	}
 	w := &Webhook{bin: bin, dir: dir, CA: dev.CAPEM, LogFile: filepath.Join(dir, "webhook.log")}
-	if w.Port, err = freePort(); err != nil {
+	if w.Port, err = freeport.On("127.0.0.1"); err != nil {
 		return nil, err
 	}
-	if w.HealthPort, err = freePort(); err != nil {
+	if w.HealthPort, err = freeport.On("127.0.0.1"); err != nil {
 		return nil, err
 	}
 	w.baseFlags = []string{
@@ -146,13 +146,4 @@ func (s *Stack) registerWebhook(ctx context.Context) error {
 	_, err = s.Cluster.Clientset().AdmissionregistrationV1().MutatingWebhookConfigurations().Patch(
 		ctx, WebhookConfigName, types.JSONPatchType, patch, metav1.PatchOptions{})
 	return err
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	"github.com/vault-injector/vault-injector/test/freeport"
 	"github.com/vault-injector/vault-injector/test/testbin"
 )
 
@@ -72,7 +73,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		o.ListenAddr = "127.0.0.1"
 	}
 	if o.Port == 0 {
-		if o.Port, err = freePort(o.ListenAddr); err != nil {
+		if o.Port, err = freeport.On(o.ListenAddr); err != nil {
 			return nil, err
 		}
 	}
@@ -90,15 +91,6 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-func freePort(host string) (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func (s *Server) launch(ctx context.Context) error {

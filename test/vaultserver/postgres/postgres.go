@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vault-injector/vault-injector/test/freeport"
 )
 
 // BinDir is where Debian's postgresql package puts the server binaries.
@@ -95,7 +97,7 @@ func (s *Server) start(ctx context.Context, cred *syscall.Credential) error {
 	}
 	_ = os.Remove(pwfile)
 	var err error
-	if s.Port, err = freePort(); err != nil {
+	if s.Port, err = freeport.On("127.0.0.1"); err != nil {
 		return err
 	}
 	logf, err := os.Create(filepath.Join(s.Dir, "postgres.log"))
@@ -139,15 +141,6 @@ func (s *Server) waitReady(ctx context.Context) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Query runs sql with psql as user/password and returns its unaligned output: tests use it to
