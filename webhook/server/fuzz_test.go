@@ -10,14 +10,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
 
 func runtimeRaw(s string) runtime.RawExtension { return runtime.RawExtension{Raw: []byte(s)} }
-
-func reviewRequest(raw string) admission.Request {
-	return admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{Object: runtimeRaw(raw)}}
-}
 
 // FuzzAdmissionBody sends arbitrary bodies through the full HTTP handler with panic recovery
 // off: any panic fails the fuzzer, and every answer must be a well-formed AdmissionReview.

@@ -32,7 +32,7 @@ var _ admission.Handler = (*Handler)(nil)
 // Handle injects opted-in pods. It logs request identity and decision codes only: never the
 // pod, never annotation values (a template may hold anything).
 func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.Response {
-	log := logf.FromContext(ctx).WithValues("namespace", req.Namespace, "name", podName(req))
+	log := logf.FromContext(ctx).WithValues("namespace", req.Namespace)
 	if req.Kind.Group != "" || req.Kind.Kind != "Pod" || req.Operation != admissionv1.Create {
 		h.Metrics.skip("not-a-pod-create")
 		return admission.Allowed("vault-injector only mutates pods on create")
@@ -43,6 +43,7 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.R
 		log.Info("pod refused: body does not decode as a pod", "reason", "undecodable")
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding the pod: %w", err))
 	}
+	log = log.WithValues("name", podName(&pod))
 	res, err := mutate.Pod(&pod, h.Defaults)
 	var denial *mutate.Denial
 	switch {
@@ -95,21 +96,9 @@ func PatchResponse(raw []byte, original, injected *corev1.Pod) admission.Respons
 }
 
 // podName is the name for logs; pods created by controllers only have generateName here.
-func podName(req admission.Request) string {
-	if req.Name != "" {
-		return req.Name
+func podName(pod *corev1.Pod) string {
+	if pod.Name != "" {
+		return pod.Name
 	}
-	var meta struct {
-		Metadata struct {
-			Name         string `json:"name"`
-			GenerateName string `json:"generateName"`
-		} `json:"metadata"`
-	}
-	if json.Unmarshal(req.Object.Raw, &meta) != nil {
-		return ""
-	}
-	if meta.Metadata.Name != "" {
-		return meta.Metadata.Name
-	}
-	return meta.Metadata.GenerateName + "*"
+	return pod.GenerateName + "*"
 }
