@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -79,32 +78,21 @@ func deployTokenizer(ctx context.Context, s *stack.Stack) (*corev1.Pod, error) {
 	if err := s.WriteSecret(ctx, "tokenizer", map[string]any{"key": "demo-key-0123456789abcdef"}); err != nil {
 		return nil, err
 	}
-	if err := s.Cluster.CreateNamespace(ctx, ns); err != nil {
-		return nil, err
-	}
-	cs := s.Cluster.Clientset()
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: stack.AppServiceAccount}}
-	if _, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil {
+	if err := s.AppNamespace(ctx, ns); err != nil {
 		return nil, err
 	}
 	d := tokenizerDeployment(s)
 	say("deploying the annotated tokenizer Deployment:\n%s", annotationList(d.Spec.Template.Annotations))
-	if _, err := cs.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+	if _, err := s.Cluster.Clientset().AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
 		return nil, err
 	}
 	wait, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	for {
-		pods, err := cs.CoreV1().Pods(ns).List(wait, metav1.ListOptions{LabelSelector: "app=tokenizer"})
-		if err == nil && len(pods.Items) > 0 {
-			return s.Cluster.WaitForPodReady(wait, ns, pods.Items[0].Name)
-		}
-		select {
-		case <-wait.Done():
-			return nil, errors.New("the tokenizer pod never appeared")
-		case <-time.After(200 * time.Millisecond):
-		}
+	name, err := s.AppPod(wait, ns, "tokenizer")
+	if err != nil {
+		return nil, err
 	}
+	return s.Cluster.WaitForPodReady(wait, ns, name)
 }
 
 func tokenizerDeployment(s *stack.Stack) *appsv1.Deployment {

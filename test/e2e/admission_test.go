@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,15 +11,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 )
-
-var (
-	createOpts = metav1.CreateOptions{}
-	getOpts    = metav1.GetOptions{}
-)
-
-func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), d)
-}
 
 func podFromTemplate(name string, tmpl corev1.PodTemplateSpec) *corev1.Pod {
 	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: tmpl.Labels, Annotations: tmpl.Annotations}, Spec: tmpl.Spec}
@@ -58,14 +48,14 @@ func TestAdmission(t *testing.T) {
 	}
 	t.Cleanup(func() { restartWebhook(t) })
 	plain := template("plain", nil, "exec sleep 3600")
-	if _, err := st.Cluster.Clientset().CoreV1().Pods(ns).Create(ctx, podFromTemplate("plain", plain), createOpts); err != nil {
+	if _, err := st.Cluster.Clientset().CoreV1().Pods(ns).Create(ctx, podFromTemplate("plain", plain), metav1.CreateOptions{}); err != nil {
 		t.Fatalf("a pod without the opt-in was refused while the webhook is down: %v", err)
 	}
 	if _, err := st.Cluster.WaitForPodReady(ctx, ns, "plain"); err != nil {
 		t.Fatal(err)
 	}
 	optedIn := podFromTemplate("opted-in", template("opted-in", annotations("secret-a", "secret/e2e/a"), "sleep 1"))
-	_, err = st.Cluster.Clientset().CoreV1().Pods(ns).Create(ctx, optedIn, createOpts)
+	_, err = st.Cluster.Clientset().CoreV1().Pods(ns).Create(ctx, optedIn, metav1.CreateOptions{})
 	if err == nil || !strings.Contains(err.Error(), "failed calling webhook") {
 		t.Errorf("an opted-in pod while the webhook is down: err = %v, want a refusal", err)
 	}

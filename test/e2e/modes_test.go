@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"os"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/vault-injector/vault-injector/webhook/contract"
 )
@@ -58,7 +60,7 @@ func restartWebhook(t *testing.T, flags ...string) {
 	if err := st.Webhook.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := contextWithTimeout(time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := st.Webhook.Start(ctx, flags...); err != nil {
 		t.Fatal(err)
@@ -131,7 +133,7 @@ func TestVaultRefusals(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			p := podFromTemplate(tc.name, template(tc.name, tc.ann, "echo STARTED; exec sleep 3600"))
-			created, err := st.Cluster.Clientset().CoreV1().Pods(ns).Create(ctx, p, createOpts)
+			created, err := st.Cluster.Clientset().CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -140,7 +142,7 @@ func TestVaultRefusals(t *testing.T) {
 				t.Errorf("no single agent log line names both %q and %q:\n%s", tc.path, tc.vaultSays, log)
 			}
 			time.Sleep(3 * time.Second) // give a wrongly started app time to show
-			got, err := st.Cluster.Clientset().CoreV1().Pods(ns).Get(ctx, created.Name, getOpts)
+			got, err := st.Cluster.Clientset().CoreV1().Pods(ns).Get(ctx, created.Name, metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -9,7 +9,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -24,11 +23,7 @@ func scenario(t *testing.T, name string, timeout time.Duration) (context.Context
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	t.Cleanup(cancel)
 	ns := "e2e-" + name
-	if err := st.Cluster.CreateNamespace(ctx, ns); err != nil {
-		t.Fatal(err)
-	}
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: stack.AppServiceAccount}}
-	if _, err := st.Cluster.Clientset().CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if err := st.AppNamespace(ctx, ns); err != nil {
 		t.Fatal(err)
 	}
 	return ctx, ns
@@ -82,28 +77,15 @@ func deploy(ctx context.Context, t *testing.T, ns, name string, tmpl corev1.PodT
 	if _, err := st.Cluster.Clientset().AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating deployment %s: %v", name, err)
 	}
-	pod := podOf(ctx, t, ns, name)
+	pod, err := st.AppPod(ctx, ns, name)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ready, err := st.Cluster.WaitForPodReady(ctx, ns, pod)
 	if err != nil {
 		t.Fatalf("pod of deployment %s not ready: %v\n%s", name, err, agentLog(ns, pod))
 	}
 	return ready
-}
-
-// podOf waits for the pod a controller made for app=name and returns its name.
-func podOf(ctx context.Context, t *testing.T, ns, name string) string {
-	t.Helper()
-	for {
-		pods, err := st.Cluster.Clientset().CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=" + name})
-		if err == nil && len(pods.Items) > 0 {
-			return pods.Items[0].Name
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("no pod for %s/%s", ns, name)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
 }
 
 func job(ctx context.Context, t *testing.T, ns, name string, tmpl corev1.PodTemplateSpec) {
