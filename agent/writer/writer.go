@@ -62,6 +62,7 @@ func (w *Writer) Write(files []File) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	prev, _ := os.Readlink(filepath.Join(w.Dir, DataDir))
 	if err := w.swap(gen); err != nil {
 		_ = os.RemoveAll(filepath.Join(w.Dir, gen))
 		return false, err
@@ -69,7 +70,7 @@ func (w *Writer) Write(files []File) (bool, error) {
 	if err := w.linkTopLevel(files); err != nil {
 		return true, err
 	}
-	return true, w.removeStale(gen, files)
+	return true, w.removeStale(gen, prev, files)
 }
 
 func checkPaths(files []File) error {
@@ -192,8 +193,11 @@ func (w *Writer) linkTopLevel(files []File) error {
 	return nil
 }
 
-// removeStale deletes old generations and the links of names no longer in the set.
-func (w *Writer) removeStale(gen string, files []File) error {
+// removeStale deletes the links of names no longer in the set and every generation but the
+// current one (gen) and the one it replaced (prev). Keeping prev until the next write means a
+// reader that resolved "..data" just before the swap can still open its file: removing it at
+// once (as the kubelet does) made such reads fail with "no such file or directory".
+func (w *Writer) removeStale(gen, prev string, files []File) error {
 	entries, err := os.ReadDir(w.Dir)
 	if err != nil {
 		return fmt.Errorf("listing %s: %w", w.Dir, err)
@@ -203,7 +207,7 @@ func (w *Writer) removeStale(gen string, files []File) error {
 	for _, e := range entries {
 		name := e.Name()
 		switch {
-		case name == DataDir || name == gen:
+		case name == DataDir || name == gen || name == prev:
 			continue
 		case strings.HasPrefix(name, genPrefix):
 			errs = append(errs, os.RemoveAll(filepath.Join(w.Dir, name)))
