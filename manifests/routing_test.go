@@ -17,7 +17,7 @@ import (
 
 	"github.com/vault-injector/vault-injector/certs"
 	"github.com/vault-injector/vault-injector/certs/kubetest"
-	"github.com/vault-injector/vault-injector/webhook/contract"
+	"github.com/vault-injector/vault-injector/contract"
 )
 
 // devURL is the dev overlay's clientConfig.url, which harnesses replace with their own.

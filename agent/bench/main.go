@@ -23,7 +23,7 @@ import (
 
 	"github.com/vault-injector/vault-injector/test/freeport"
 	"github.com/vault-injector/vault-injector/test/vaultserver"
-	"github.com/vault-injector/vault-injector/webhook/contract"
+	"github.com/vault-injector/vault-injector/contract"
 )
 
 type result struct {

@@ -17,7 +17,7 @@ import (
 	"github.com/vault-injector/vault-injector/agent/run"
 	"github.com/vault-injector/vault-injector/agent/vault"
 	"github.com/vault-injector/vault-injector/agent/writer"
-	"github.com/vault-injector/vault-injector/webhook/contract"
+	"github.com/vault-injector/vault-injector/contract"
 )
 
 // Exit codes.

@@ -13,7 +13,7 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/vault-injector/vault-injector/test/vaultserver/postgres"
-	"github.com/vault-injector/vault-injector/webhook/contract"
+	"github.com/vault-injector/vault-injector/contract"
 )
 
 // setupDatabase mounts Vault's database engine on a real PostgreSQL with a short-lived role:

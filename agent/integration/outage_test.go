@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/vault-injector/vault-injector/agent/writer"
-	"github.com/vault-injector/vault-injector/webhook/contract"
+	"github.com/vault-injector/vault-injector/contract"
 )
 
 // TestVaultOutageKeepsLastGoodFiles stops Vault under a running sidecar: files, readiness and

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vault-injector/vault-injector/webhook/contract"
+	"github.com/vault-injector/vault-injector/contract"
 )
 
 // TestOnceFailureIsOneStderrLine runs `run --once` as a process with a token that may not read

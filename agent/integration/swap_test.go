@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vault-injector/vault-injector/webhook/contract"
+	"github.com/vault-injector/vault-injector/contract"
 )
 
 // TestAtomicSwapUnderConcurrentReader rotates one Vault secret >=100 times while a reader

@@ -5,7 +5,7 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/vault-injector/vault-injector/webhook/contract"
+	"github.com/vault-injector/vault-injector/contract"
 )
 
 // The webhook checks template syntax at admission with contract.TemplateFuncs; a function the

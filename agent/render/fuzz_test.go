@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vault-injector/vault-injector/webhook/contract"
+	"github.com/vault-injector/vault-injector/contract"
 )
 
 // FuzzRender feeds arbitrary templates, formats and secret data (all user- or Vault-controlled

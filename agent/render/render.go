@@ -16,7 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/vault-injector/vault-injector/agent/vault"
-	"github.com/vault-injector/vault-injector/webhook/contract"
+	"github.com/vault-injector/vault-injector/contract"
 )
 
 // MaxOutput bounds one rendered file. Secrets live in a size-limited in-memory volume, and a

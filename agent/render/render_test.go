@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/vault-injector/vault-injector/agent/vault"
-	"github.com/vault-injector/vault-injector/webhook/contract"
+	"github.com/vault-injector/vault-injector/contract"
 )
 
 // mapSource serves secrets by path and records what was asked.

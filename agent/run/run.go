@@ -16,7 +16,7 @@ import (
 	"github.com/vault-injector/vault-injector/agent/render"
 	"github.com/vault-injector/vault-injector/agent/vault"
 	"github.com/vault-injector/vault-injector/agent/writer"
-	"github.com/vault-injector/vault-injector/webhook/contract"
+	"github.com/vault-injector/vault-injector/contract"
 )
 
 // revokeTimeout bounds the best-effort token revocation at shutdown: the kubelet's grace period

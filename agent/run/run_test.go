@@ -17,7 +17,7 @@ import (
 	"github.com/vault-injector/vault-injector/agent/vault"
 	"github.com/vault-injector/vault-injector/agent/vault/fake"
 	"github.com/vault-injector/vault-injector/agent/writer"
-	"github.com/vault-injector/vault-injector/webhook/contract"
+	"github.com/vault-injector/vault-injector/contract"
 )
 
 func dur(d time.Duration) contract.Duration { return contract.Duration{Duration: d} }

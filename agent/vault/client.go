@@ -12,7 +12,7 @@ import (
 	"github.com/hashicorp/vault/api"
 	k8sauth "github.com/hashicorp/vault/api/auth/kubernetes"
 
-	"github.com/vault-injector/vault-injector/webhook/contract"
+	"github.com/vault-injector/vault-injector/contract"
 )
 
 // requestTimeout bounds one HTTP request; the agent's own backoff loop does the retrying.

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/vault-injector/vault-injector/webhook/contract"
+	"github.com/vault-injector/vault-injector/contract"
 )
 
 // TestKubernetesLoginRereadsTokenFile checks the login request the real kubernetes-auth path

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vault-injector/vault-injector/webhook/contract"
+	"github.com/vault-injector/vault-injector/contract"
 )
 
 // TestTLSFromConfig: the CA from the config (PEM or file) is what makes a TLS Vault trusted;

@@ -26,7 +26,7 @@ import (
 
 	"github.com/vault-injector/vault-injector/test/stack"
 	"github.com/vault-injector/vault-injector/test/testbin"
-	"github.com/vault-injector/vault-injector/webhook/contract"
+	"github.com/vault-injector/vault-injector/contract"
 )
 
 const ns = "demo"

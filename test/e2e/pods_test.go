@@ -13,7 +13,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/vault-injector/vault-injector/test/stack"
-	"github.com/vault-injector/vault-injector/webhook/contract"
+	"github.com/vault-injector/vault-injector/contract"
 )
 
 // scenario gives a test its own namespace with the "app" service account that Vault's role

@@ -17,7 +17,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/vault-injector/vault-injector/webhook/contract"
+	"github.com/vault-injector/vault-injector/contract"
 )
 
 const (

@@ -4,15 +4,16 @@
 #
 # Everything lands under $VI_CACHE (default: <repo>/.cache, git-ignored):
 #   $VI_CACHE/bin/vault-$VAULT_VERSION/vault
-#   $VI_CACHE/bin/kube-$KUBE_VERSION/{kube-apiserver,kube-controller-manager,kube-scheduler,kubelet,kubectl}
+#   $VI_CACHE/bin/kube-$KUBE_VERSION/{kube-apiserver,kube-controller-manager,kube-scheduler,kubelet,kube-proxy,kubectl}
 # and $VI_CACHE/bin/<tool> links to the pinned version, which is what the tests run
 # (test/testbin finds them).
 set -euo pipefail
 
 VAULT_VERSION=v1.21.1 # newest release that builds from the module proxy (REAL-CLUSTER-NOTES.md)
 KUBE_VERSION=v1.36.3
+KUBE_CMDS="kube-apiserver kubelet kube-controller-manager kube-scheduler kube-proxy kubectl"
 GOLANGCI_LINT_VERSION=v2.15.0
-DEBS=(etcd-server containerd runc containernetworking-plugins iproute2 postgresql busybox-static) # busybox-static: the test toolbox image (test/images)
+DEBS=(etcd-server containerd runc containernetworking-plugins iproute2 iptables conntrack postgresql busybox-static) # busybox-static: the test toolbox image (test/images); iptables, conntrack: kube-proxy
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cache=${VI_CACHE:-$repo/.cache}
@@ -68,10 +69,12 @@ MOD
 install_kube() {
 	local out=$cache/bin/kube-$KUBE_VERSION
 	mkdir -p "$cache/bin"
-	for cmd in kube-apiserver kubelet kube-controller-manager kube-scheduler kubectl; do
+	for cmd in $KUBE_CMDS; do
 		ln -sfn "kube-$KUBE_VERSION/$cmd" "$cache/bin/$cmd"
 	done
-	[ -x "$out/kubectl" ] && [ -x "$out/kubelet" ] && return 0
+	local have=1
+	for cmd in $KUBE_CMDS; do [ -x "$out/$cmd" ] || have=0; done
+	[ $have = 1 ] && return 0
 	local src=$cache/src/kube-$KUBE_VERSION
 	local staging=${KUBE_VERSION/v1./v0.}
 	log "building Kubernetes $KUBE_VERSION from the module proxy (cold: ~12 min)"
@@ -91,7 +94,8 @@ install_kube() {
 	ld+=" -X k8s.io/client-go/pkg/version.gitVersion=$KUBE_VERSION"
 	(cd "$src" && GOFLAGS=-mod=mod go get "k8s.io/kubernetes@$KUBE_VERSION")
 	mkdir -p "$out.tmp"
-	for cmd in kube-apiserver kubelet kube-controller-manager kube-scheduler kubectl; do
+	for cmd in $KUBE_CMDS; do
+		if [ -x "$out/$cmd" ]; then cp "$out/$cmd" "$out.tmp/$cmd" && continue; fi # a cache from before a command was added
 		log "go build $cmd"
 		(cd "$src" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "$ld" -o "$out.tmp/$cmd" "k8s.io/kubernetes/cmd/$cmd")
 	done

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/vault-injector/vault-injector/webhook/contract"
+	"github.com/vault-injector/vault-injector/contract"
 )
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vault-injector/vault-injector/webhook/contract"
+	"github.com/vault-injector/vault-injector/contract"
 )
 
 func withInject(kv ...string) map[string]string {

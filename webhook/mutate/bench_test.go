@@ -3,7 +3,7 @@ package mutate
 import (
 	"testing"
 
-	"github.com/vault-injector/vault-injector/webhook/contract"
+	"github.com/vault-injector/vault-injector/contract"
 )
 
 // BenchmarkPod measures the mutation core alone on a typical pod with three secrets.

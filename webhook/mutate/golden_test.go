@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/vault-injector/vault-injector/webhook/config"
-	"github.com/vault-injector/vault-injector/webhook/contract"
+	"github.com/vault-injector/vault-injector/contract"
 	"github.com/vault-injector/vault-injector/webhook/mutate"
 	"github.com/vault-injector/vault-injector/webhook/server"
 )

@@ -10,7 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/vault-injector/vault-injector/webhook/annotations"
-	"github.com/vault-injector/vault-injector/webhook/contract"
+	"github.com/vault-injector/vault-injector/contract"
 )
 
 // Skip reasons: why a pod comes back unchanged. They are codes, logged and counted.

@@ -18,7 +18,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
-	"github.com/vault-injector/vault-injector/webhook/contract"
+	"github.com/vault-injector/vault-injector/contract"
 	"github.com/vault-injector/vault-injector/webhook/mutate"
 )
 
