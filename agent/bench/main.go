@@ -21,9 +21,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vault-injector/vault-injector/contract"
 	"github.com/vault-injector/vault-injector/test/freeport"
 	"github.com/vault-injector/vault-injector/test/vaultserver"
-	"github.com/vault-injector/vault-injector/contract"
 )
 
 type result struct {

@@ -18,9 +18,9 @@ import (
 	"time"
 
 	"github.com/vault-injector/vault-injector/agent/cli"
+	"github.com/vault-injector/vault-injector/contract"
 	"github.com/vault-injector/vault-injector/test/freeport"
 	"github.com/vault-injector/vault-injector/test/vaultserver"
-	"github.com/vault-injector/vault-injector/contract"
 )
 
 // TestMain lets the test binary act as the agent process (same wiring as agent/main.go), so

@@ -12,8 +12,8 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
-	"github.com/vault-injector/vault-injector/test/vaultserver/postgres"
 	"github.com/vault-injector/vault-injector/contract"
+	"github.com/vault-injector/vault-injector/test/vaultserver/postgres"
 )
 
 // setupDatabase mounts Vault's database engine on a real PostgreSQL with a short-lived role:

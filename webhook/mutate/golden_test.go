@@ -15,8 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"sigs.k8s.io/yaml"
 
-	"github.com/vault-injector/vault-injector/webhook/config"
 	"github.com/vault-injector/vault-injector/contract"
+	"github.com/vault-injector/vault-injector/webhook/config"
 	"github.com/vault-injector/vault-injector/webhook/mutate"
 	"github.com/vault-injector/vault-injector/webhook/server"
 )

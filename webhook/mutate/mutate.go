@@ -9,8 +9,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/vault-injector/vault-injector/webhook/annotations"
 	"github.com/vault-injector/vault-injector/contract"
+	"github.com/vault-injector/vault-injector/webhook/annotations"
 )
 
 // Skip reasons: why a pod comes back unchanged. They are codes, logged and counted.
