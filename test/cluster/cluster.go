@@ -4,8 +4,8 @@
 //
 // Everything a run creates is private to it and named after its id: a run dir (config, certs,
 // logs, containerd and kubelet state), free loopback ports, the bridge "vi<id>", the cgroup
-// root "/vi<id>". Stop undoes exactly that, by PID, in the order REAL-CLUSTER-NOTES.md gives,
-// and Start first removes what crashed runs left behind. See REAL-CLUSTER-NOTES.md for the
+// root "/vi<id>". Stop undoes exactly that, by PID, in the order docs/real-cluster.md gives,
+// and Start first removes what crashed runs left behind. See docs/real-cluster.md for the
 // host quirks the settings work around.
 package cluster
 

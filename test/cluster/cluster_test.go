@@ -128,7 +128,7 @@ func post(t *testing.T, url string, in, out any) {
 	}
 }
 
-// restricted is the security context every injected container gets (DESIGN.md §3); the
+// restricted is the security context every injected container gets (README, The injected pod); the
 // smoke test proves this runtime honours it (seccomp RuntimeDefault included).
 func restricted() *corev1.SecurityContext {
 	return &corev1.SecurityContext{

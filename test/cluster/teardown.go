@@ -24,7 +24,7 @@ const (
 )
 
 // teardown undoes a run from its state alone, so it serves Stop, `cluster down` in another
-// process, and stale runs. The order is the one measured in REAL-CLUSTER-NOTES.md: pods first
+// process, and stale runs. The order is the one measured in docs/real-cluster.md: pods first
 // (while the kubelet can still stop sandboxes and release their addresses), then the node
 // agents, containerd and its shims, the control plane, and last the host resources.
 func teardown(s *State, base string, logf func(string, ...any)) error {

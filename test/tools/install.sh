@@ -9,7 +9,7 @@
 # (test/testbin finds them).
 set -euo pipefail
 
-VAULT_VERSION=v1.21.1 # newest release that builds from the module proxy (REAL-CLUSTER-NOTES.md)
+VAULT_VERSION=v1.21.1 # newest release that builds from the module proxy (docs/real-cluster.md)
 KUBE_VERSION=v1.36.3
 KUBE_CMDS="kube-apiserver kubelet kube-controller-manager kube-scheduler kube-proxy kubectl"
 GOLANGCI_LINT_VERSION=v2.15.0
@@ -36,7 +36,7 @@ install_debs() {
 	for svc in containerd etcd postgresql; do $sudo systemctl stop "$svc" >/dev/null 2>&1 || true; done
 }
 
-# A fresh wrapper module per tool: downgrading inside an existing go.mod fails (see notes).
+# A fresh wrapper module per tool: downgrading inside an existing go.mod fails (docs/real-cluster.md).
 wrapper() { # dir module
 	rm -rf "$1" && mkdir -p "$1"
 	(cd "$1" && go mod init "$2" >/dev/null 2>&1)
