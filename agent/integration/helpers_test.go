@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +18,7 @@ import (
 	"github.com/vault-injector/vault-injector/agent/cli"
 	"github.com/vault-injector/vault-injector/contract"
 	"github.com/vault-injector/vault-injector/test/freeport"
+	"github.com/vault-injector/vault-injector/test/syncbuf"
 	"github.com/vault-injector/vault-injector/test/vaultserver"
 )
 
@@ -118,35 +117,17 @@ func (e *env) writeConfig(cfg *contract.Config) string {
 	return f.Name()
 }
 
-// syncBuffer collects a process's output safely across goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // runOnce runs `run --once` in-process and returns exit code, logs and stderr.
 func (e *env) runOnce(cfg *contract.Config) (int, string, string) {
-	var out, errb syncBuffer
+	var out, errb syncbuf.Buffer
 	code := cli.Main(context.Background(), []string{"run", "--once", "--config", e.writeConfig(cfg)}, &out, &errb)
 	return code, out.String(), errb.String()
 }
 
 // sidecar runs `run` in-process until stop (the in-process equivalent of SIGTERM).
 type sidecar struct {
-	logs   syncBuffer
-	stderr syncBuffer
+	logs   syncbuf.Buffer
+	stderr syncbuf.Buffer
 	cancel context.CancelFunc
 	done   chan int
 }
@@ -178,17 +159,6 @@ func process(args ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "VI_AGENT_PROCESS=1")
 	return cmd
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func readFile(t *testing.T, p string) string {

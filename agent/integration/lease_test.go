@@ -14,6 +14,7 @@ import (
 
 	"github.com/vault-injector/vault-injector/contract"
 	"github.com/vault-injector/vault-injector/test/vaultserver/postgres"
+	"github.com/vault-injector/vault-injector/test/wait"
 )
 
 // setupDatabase mounts Vault's database engine on a real PostgreSQL with a short-lived role:
@@ -75,7 +76,7 @@ func TestDatabaseLeaseRenewedThenRefetched(t *testing.T) {
 	ctx := context.Background()
 
 	var first creds
-	waitFor(t, 10*time.Second, "first credential", func() (ok bool) { first, ok = readCreds(file); return })
+	wait.For(t, 10*time.Second, "first credential", func() (ok bool) { first, ok = readCreds(file); return })
 	fetchedAt := time.Now()
 	if got := readFile(t, filepath.Join(cfg.SecretsDir, "dbuser")); got != first.Username {
 		t.Fatalf("two files of the same dynamic path got different credentials (%q vs %q): two leases", got, first.Username)
@@ -83,14 +84,14 @@ func TestDatabaseLeaseRenewedThenRefetched(t *testing.T) {
 	if out, err := pg.Query(ctx, first.Username, first.Password, "select current_user"); err != nil || strings.TrimSpace(out) != first.Username {
 		t.Fatalf("rendered credential does not log in: %v %q", err, out)
 	}
-	waitFor(t, 12*time.Second, "a lease renewal", func() bool {
+	wait.For(t, 12*time.Second, "a lease renewal", func() bool {
 		return metric(port, `vault_injector_agent_renewals_total{kind="lease"}`) >= 1
 	})
 	if c, _ := readCreds(file); c.Username != first.Username {
 		t.Fatal("credential replaced before any renewal: the lease was not renewed")
 	}
 	var second creds
-	waitFor(t, 25*time.Second, "a new credential", func() (ok bool) {
+	wait.For(t, 25*time.Second, "a new credential", func() (ok bool) {
 		second, ok = readCreds(file)
 		return ok && second.Username != first.Username
 	})

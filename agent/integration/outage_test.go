@@ -9,6 +9,7 @@ import (
 
 	"github.com/vault-injector/vault-injector/agent/writer"
 	"github.com/vault-injector/vault-injector/contract"
+	"github.com/vault-injector/vault-injector/test/wait"
 )
 
 // TestVaultOutageKeepsLastGoodFiles stops Vault under a running sidecar: files, readiness and
@@ -23,13 +24,13 @@ func TestVaultOutageKeepsLastGoodFiles(t *testing.T) {
 	cfg.MetricsPort = port
 	sc := e.startSidecar(cfg)
 	file := filepath.Join(cfg.SecretsDir, "app")
-	waitFor(t, 10*time.Second, "first render", fileIs(file, "before"))
+	wait.For(t, 10*time.Second, "first render", fileIs(file, "before"))
 	gen, _ := os.Readlink(filepath.Join(cfg.SecretsDir, writer.DataDir))
 
 	if err := e.vs.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "failures while Vault is down", func() bool {
+	wait.For(t, 10*time.Second, "failures while Vault is down", func() bool {
 		return metric(port, `vault_injector_agent_render_failures_total{secret="app"}`) >= 3
 	})
 	if got := readFile(t, file); got != "before" {
@@ -47,7 +48,7 @@ func TestVaultOutageKeepsLastGoodFiles(t *testing.T) {
 	}
 	e.seedToken(readPolicy) // the dev server forgot everything, including the agent's token
 	e.putKV2("app", map[string]any{"k": "after"})
-	waitFor(t, 10*time.Second, "render after Vault is back", fileIs(file, "after"))
+	wait.For(t, 10*time.Second, "render after Vault is back", fileIs(file, "after"))
 	if n := metric(port, "vault_injector_agent_logins_total"); n < 2 {
 		t.Errorf("logins_total = %v, want a second login after the restart", n)
 	}

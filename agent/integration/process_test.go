@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vault-injector/vault-injector/contract"
+	"github.com/vault-injector/vault-injector/test/wait"
 )
 
 // TestOnceFailureIsOneStderrLine runs `run --once` as a process with a token that may not read
@@ -85,7 +86,7 @@ func TestClassicHandoverAndSigtermRevoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = side.Process.Kill() }()
-	waitFor(t, 10*time.Second, "sidecar render", func() bool {
+	wait.For(t, 10*time.Second, "sidecar render", func() bool {
 		return metric(cfg.MetricsPort, `vault_injector_agent_renders_total{secret="app"}`) >= 1
 	})
 	if n := metric(cfg.MetricsPort, "vault_injector_agent_logins_total"); n != 0 {

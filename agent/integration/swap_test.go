@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vault-injector/vault-injector/contract"
+	"github.com/vault-injector/vault-injector/test/wait"
 )
 
 // TestAtomicSwapUnderConcurrentReader rotates one Vault secret >=100 times while a reader
@@ -33,7 +34,7 @@ func TestAtomicSwapUnderConcurrentReader(t *testing.T) {
 	cfg.Refresh = d(10 * time.Millisecond)
 	e.startSidecar(cfg)
 	dir := cfg.SecretsDir
-	waitFor(t, 10*time.Second, "first render", fileIs(filepath.Join(dir, "gen"), "0"))
+	wait.For(t, 10*time.Second, "first render", fileIs(filepath.Join(dir, "gen"), "0"))
 
 	var st swapStats
 	var wg sync.WaitGroup
@@ -43,7 +44,7 @@ func TestAtomicSwapUnderConcurrentReader(t *testing.T) {
 	const rotations = 100
 	for g := 1; g <= rotations; g++ {
 		e.putKV2("rot", map[string]any{"gen": strconv.Itoa(g), "blob": blob})
-		waitFor(t, 10*time.Second, "rotation "+strconv.Itoa(g), fileIs(filepath.Join(dir, "gen"), strconv.Itoa(g)))
+		wait.For(t, 10*time.Second, "rotation "+strconv.Itoa(g), fileIs(filepath.Join(dir, "gen"), strconv.Itoa(g)))
 	}
 	st.stop.Store(true)
 	wg.Wait()
