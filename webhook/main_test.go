@@ -3,11 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -118,16 +116,4 @@ func TestUsageErrors(t *testing.T) {
 	if code, out, _ := run(t, "", "version"); code != 0 || strings.TrimSpace(out) != version {
 		t.Errorf("version: %d %q", code, out)
 	}
-}
-
-// syncWriter lets the server's goroutines log into a buffer the test reads.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/vault-injector/vault-injector/certs"
 	"github.com/vault-injector/vault-injector/test/freeport"
+	"github.com/vault-injector/vault-injector/test/syncbuf"
 )
 
 func freePort(t *testing.T) int {
@@ -39,12 +39,12 @@ func TestServe(t *testing.T) {
 	port, health, metrics := freePort(t), freePort(t), freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	var logs bytes.Buffer
+	var logs syncbuf.Buffer
 	go func() {
 		done <- Main(ctx, []string{"serve", "--tls-self-managed=false", "--tls-dir", dir,
 			"--host", "127.0.0.1", "--port", fmt.Sprint(port),
 			"--health-addr", fmt.Sprintf("127.0.0.1:%d", health), "--metrics-addr", fmt.Sprintf("127.0.0.1:%d", metrics),
-			"--vault-addr", "https://vault:8200", "--agent-image", "agent:v1"}, nil, io.Discard, &syncWriter{w: &logs})
+			"--vault-addr", "https://vault:8200", "--agent-image", "agent:v1"}, nil, io.Discard, &logs)
 	}()
 	waitOK(t, fmt.Sprintf("http://127.0.0.1:%d/readyz", health))
 
