@@ -17,7 +17,9 @@
 // At most two generations are on the volume at any moment: before writing a new one, Write
 // removes the one replaced by the previous swap, and a failed write removes what it made. So a
 // volume sized for twice the set never fills up, and the last published set is never touched
-// by a failed write. Publishing is atomic for concurrent readers only: nothing is fsynced, the
+// by a failed write. Watchers that follow the links (inotify on dir/tls.crt watches the
+// generation's file) used to learn of a swap from the replaced file's deletion; as it is now
+// kept, its times are touched at the swap instead, which they see as an attribute change. Publishing is atomic for concurrent readers only: nothing is fsynced, the
 // directories this is meant for (in-memory emptyDirs, a pod's cert dir) do not outlive a crash.
 //
 // The directory belongs to the writer: every entry starting with ".." other than "..data" and
@@ -85,6 +87,9 @@ func Write(dir string, files []File) (changed bool, err error) {
 	// repairs them (unchanged checks the links too).
 	if err := linkTopLevel(dir, files); err != nil {
 		return true, errors.Join(err, pruneErr)
+	}
+	if cur != "" {
+		touchReplaced(filepath.Join(dir, cur))
 	}
 	return true, errors.Join(pruneErr, removeDroppedLinks(dir, files))
 }

@@ -136,3 +136,17 @@ func removeDroppedLinks(dir string, files []File) error {
 	}
 	return errors.Join(errs...)
 }
+
+// touchReplaced sets the times of every file of the generation just replaced. A watcher of
+// such a file (fsnotify on a name through ..data follows the links) gets an attribute event,
+// as it would from the deletion it got when replaced generations were removed at once. Best
+// effort: the published set is complete whether or not anyone is told.
+func touchReplaced(gen string) {
+	now := time.Now()
+	_ = filepath.WalkDir(gen, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			_ = os.Chtimes(p, now, now)
+		}
+		return nil
+	})
+}

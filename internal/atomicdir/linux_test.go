@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // mountTmpfs mounts a tmpfs of size bytes, like a memory-backed emptyDir with a sizeLimit,
@@ -111,4 +112,31 @@ func TestFailedWriteCostsNothing(t *testing.T) {
 			t.Fatalf("db.json starts %q, want %q", got[:2], v)
 		}
 	}
+}
+
+// TestWatcherOfFileSeesSwap watches a published name the way fsnotify does (inotify follows the
+// links, so the watch is on the current generation's file): the swap must produce an event on
+// it even though that file is kept for in-flight readers.
+func TestWatcherOfFileSeesSwap(t *testing.T) {
+	dir := t.TempDir()
+	mustWrite(t, dir, []File{{Path: "tls.crt", Data: []byte("1"), Mode: 0o644}})
+	fd, err := syscall.InotifyInit1(syscall.IN_NONBLOCK | syscall.IN_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	mask := uint32(syscall.IN_MODIFY | syscall.IN_ATTRIB | syscall.IN_DELETE_SELF | syscall.IN_MOVE_SELF)
+	if _, err := syscall.InotifyAddWatch(fd, filepath.Join(dir, "tls.crt"), mask); err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, dir, []File{{Path: "tls.crt", Data: []byte("2"), Mode: 0o644}})
+	buf := make([]byte, 4096)
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if n, err := syscall.Read(fd, buf); n >= syscall.SizeofInotifyEvent {
+			return
+		} else if err != nil && !errors.Is(err, syscall.EAGAIN) {
+			t.Fatal(err)
+		}
+	}
+	t.Fatal("no inotify event on the watched file after the swap")
 }
