@@ -18,6 +18,8 @@ import (
 	"github.com/vault-injector/vault-injector/agent/vault/fake"
 	"github.com/vault-injector/vault-injector/agent/writer"
 	"github.com/vault-injector/vault-injector/contract"
+	"github.com/vault-injector/vault-injector/test/background"
+	"github.com/vault-injector/vault-injector/test/wait"
 )
 
 func dur(d time.Duration) contract.Duration { return contract.Duration{Duration: d} }
@@ -65,27 +67,7 @@ func newRunner(t *testing.T, h *harness, once bool) *Runner {
 // startSidecar runs the loop in the background until the test ends or stop is called.
 func startSidecar(t *testing.T, h *harness) (stop func() error) {
 	t.Helper()
-	r := newRunner(t, h, false)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	stopped := false
-	stop = func() error {
-		if stopped {
-			return nil
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(5 * time.Second):
-			t.Fatal("runner did not stop")
-			return nil
-		}
-	}
-	t.Cleanup(func() { _ = stop() })
-	return stop
+	return background.Start(t, newRunner(t, h, false).Run).Stop
 }
 
 func value(t *testing.T, c prometheus.Metric) float64 {
@@ -98,17 +80,6 @@ func value(t *testing.T, c prometheus.Metric) float64 {
 		return m.Counter.GetValue()
 	}
 	return m.Gauge.GetValue()
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func fileIs(cfg *contract.Config, name, want string) func() bool {
@@ -183,7 +154,7 @@ func TestSidecarReusesHandedOverToken(t *testing.T) {
 			h.f.AddToken("init-token")
 		}
 		stop := startSidecar(t, h)
-		eventually(t, "first render", func() bool { return writer.Ready(h.cfg.SecretsDir) == nil })
+		wait.For(t, 5*time.Second, "first render", func() bool { return writer.Ready(h.cfg.SecretsDir) == nil })
 		want := 1.0
 		if valid {
 			want = 0
@@ -204,11 +175,11 @@ func TestSidecarRefreshLeaseAndRelogin(t *testing.T) {
 	h := &harness{cfg: testConfig(t), f: testVault()}
 	h.cfg.Refresh = dur(30 * time.Millisecond)
 	startSidecar(t, h)
-	eventually(t, "first render", fileIs(h.cfg, "db/password", "pw1"))
+	wait.For(t, 5*time.Second, "first render", fileIs(h.cfg, "db/password", "pw1"))
 
 	// Static secret: picked up at the next refresh tick.
 	h.f.Put("secret/app", 2, map[string]any{"data": map[string]any{"k": "v2"}}, 0)
-	eventually(t, "refreshed static secret", fileIs(h.cfg, "app.json", "{\n  \"k\": \"v2\"\n}\n"))
+	wait.For(t, 5*time.Second, "refreshed static secret", fileIs(h.cfg, "app.json", "{\n  \"k\": \"v2\"\n}\n"))
 	// Leased secret: not re-read by refresh ticks, only when its lease ends.
 	h.f.Put("database/creds/app", 0, map[string]any{"password": "pw2"}, 60)
 	time.Sleep(100 * time.Millisecond)
@@ -216,24 +187,24 @@ func TestSidecarRefreshLeaseAndRelogin(t *testing.T) {
 		t.Fatalf("leased secret re-read before its lease ended (%d reads)", h.f.Reads("database/creds/app"))
 	}
 	h.f.ExpireLease("database/creds/app")
-	eventually(t, "re-fetched leased secret", fileIs(h.cfg, "db/password", "pw2"))
+	wait.For(t, 5*time.Second, "re-fetched leased secret", fileIs(h.cfg, "db/password", "pw2"))
 
 	// Token end: log in again, and fetch leased secrets again (their leases died with the token).
 	h.f.Put("database/creds/app", 0, map[string]any{"password": "pw3"}, 60)
 	h.f.ExpireToken()
-	eventually(t, "re-login", func() bool { return value(t, h.m.Logins) == 2 })
-	eventually(t, "leased secret after re-login", fileIs(h.cfg, "db/password", "pw3"))
+	wait.For(t, 5*time.Second, "re-login", func() bool { return value(t, h.m.Logins) == 2 })
+	wait.For(t, 5*time.Second, "leased secret after re-login", fileIs(h.cfg, "db/password", "pw3"))
 }
 
 func TestFailedRefreshKeepsLastGoodFiles(t *testing.T) {
 	h := &harness{cfg: testConfig(t), f: testVault()}
 	h.cfg.Refresh = dur(20 * time.Millisecond)
 	startSidecar(t, h)
-	eventually(t, "first render", fileIs(h.cfg, "app.json", "{\n  \"k\": \"v1\"\n}\n"))
+	wait.For(t, 5*time.Second, "first render", fileIs(h.cfg, "app.json", "{\n  \"k\": \"v1\"\n}\n"))
 	gen, _ := os.Readlink(filepath.Join(h.cfg.SecretsDir, writer.DataDir))
 
 	h.f.Fail("secret/app", &vault.Error{Op: "read", Path: "secret/data/app", Err: errors.New("connection refused")})
-	eventually(t, "failures counted", func() bool { return value(t, h.m.Failures.WithLabelValues("app")) >= 3 })
+	wait.For(t, 5*time.Second, "failures counted", func() bool { return value(t, h.m.Failures.WithLabelValues("app")) >= 3 })
 	if !fileIs(h.cfg, "app.json", "{\n  \"k\": \"v1\"\n}\n")() || !fileIs(h.cfg, "db/password", "pw1")() {
 		t.Fatal("last good files lost")
 	}
@@ -243,20 +214,20 @@ func TestFailedRefreshKeepsLastGoodFiles(t *testing.T) {
 	// The failing secret does not hold back the others.
 	h.f.Put("database/creds/app", 0, map[string]any{"password": "pw2"}, 60)
 	h.f.ExpireLease("database/creds/app")
-	eventually(t, "other secret updated", fileIs(h.cfg, "db/password", "pw2"))
+	wait.For(t, 5*time.Second, "other secret updated", fileIs(h.cfg, "db/password", "pw2"))
 	if !fileIs(h.cfg, "app.json", "{\n  \"k\": \"v1\"\n}\n")() {
 		t.Fatal("failing secret's last good file lost")
 	}
 	h.f.Fail("secret/app", nil)
 	h.f.Put("secret/app", 2, map[string]any{"data": map[string]any{"k": "v3"}}, 0)
-	eventually(t, "recovery", fileIs(h.cfg, "app.json", "{\n  \"k\": \"v3\"\n}\n"))
+	wait.For(t, 5*time.Second, "recovery", fileIs(h.cfg, "app.json", "{\n  \"k\": \"v3\"\n}\n"))
 }
 
 func TestSidecarStopsBeforeFirstRender(t *testing.T) {
 	h := &harness{cfg: testConfig(t), f: testVault()}
 	h.f.Fail("secret/app", &vault.Error{Op: "read", Path: "secret/data/app", Status: 500})
 	stop := startSidecar(t, h)
-	eventually(t, "a failure", func() bool { return value(t, h.m.Failures.WithLabelValues("app")) >= 1 })
+	wait.For(t, 5*time.Second, "a failure", func() bool { return value(t, h.m.Failures.WithLabelValues("app")) >= 1 })
 	if err := stop(); err != nil {
 		t.Fatalf("sidecar stopped with %v, want nil (SIGTERM is normal)", err)
 	}
