@@ -11,27 +11,24 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/vault-injector/vault-injector/test/background"
+	"github.com/vault-injector/vault-injector/test/wait"
 )
 
 // startServer runs the tokenizer on a free loopback port with keyFile and returns its URL.
 func startServer(t *testing.T, keyFile string) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
-	done := make(chan error, 1)
 	cfg := config{listen: "127.0.0.1:0", keyFile: keyFile, poll: 20 * time.Millisecond}
-	go func() { done <- run(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), cfg, ready) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
+	server := background.Start(t, func(ctx context.Context) error {
+		return run(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), cfg, ready)
 	})
 	select {
 	case addr := <-ready:
 		return "http://" + addr
-	case err := <-done:
-		t.Fatalf("run: %v", err)
+	case <-server.Done():
+		t.Fatalf("run: %v", server.Err())
 	}
 	return ""
 }
@@ -82,17 +79,6 @@ func swapKey(t *testing.T, dir, material string) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestServiceRoundTripAndRotation(t *testing.T) {
 	dir := t.TempDir()
 	keyFile := filepath.Join(dir, "key")
@@ -108,7 +94,7 @@ func TestServiceRoundTripAndRotation(t *testing.T) {
 	}
 
 	swapKey(t, dir, "key-one-0123456789abcdef")
-	waitFor(t, "first key", func() bool { return getKeyID(t, url) != "" })
+	wait.For(t, 5*time.Second, "first key", func() bool { return getKeyID(t, url) != "" })
 	first := getKeyID(t, url)
 	var tok tokenizeResponse
 	if code := post(t, url+"/tokenize", tokenizeRequest{Value: "alice@example.com"}, &tok); code != 200 || tok.KeyID != first {
@@ -116,7 +102,7 @@ func TestServiceRoundTripAndRotation(t *testing.T) {
 	}
 
 	swapKey(t, dir, "key-two-0123456789abcdef")
-	waitFor(t, "rotated key", func() bool { return getKeyID(t, url) != first })
+	wait.For(t, 5*time.Second, "rotated key", func() bool { return getKeyID(t, url) != first })
 	var tok2 tokenizeResponse
 	post(t, url+"/tokenize", tokenizeRequest{Value: "bob@example.com"}, &tok2)
 	if tok2.KeyID == first {
