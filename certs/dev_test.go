@@ -72,7 +72,7 @@ func TestWriteDevCertsServesOnLoopback(t *testing.T) {
 
 // TestWriteFilesSwapsPairForCertWatcher checks the ..data swap against controller-runtime's
 // cert watcher: the new pair is loaded from the fsnotify event (its poll is every 10s, the
-// test allows 3s), and the previous version directory is cleaned up.
+// test allows 3s), and the previous version directory is kept until the next write.
 func TestWriteFilesSwapsPairForCertWatcher(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -116,7 +116,7 @@ func TestWriteFilesSwapsPairForCertWatcher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != 5 { // ..data, one version dir, tls.crt, tls.key, ca-bundle.crt
+	if len(entries) != 6 { // ..data, the current and the previous version dirs, tls.crt, tls.key, ca-bundle.crt
 		var names []string
 		for _, e := range entries {
 			names = append(names, e.Name())
