@@ -10,7 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/vault-injector/vault-injector/certs/kubetest"
+	"github.com/vault-injector/vault-injector/test/kubetest"
 )
 
 // TestManagerOnRealAPIServer runs Managers against a real etcd + kube-apiserver. The subtests

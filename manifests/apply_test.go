@@ -17,7 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/vault-injector/vault-injector/certs"
-	"github.com/vault-injector/vault-injector/certs/kubetest"
+	"github.com/vault-injector/vault-injector/test/kubetest"
 )
 
 // TestApplyOnRealAPIServer applies every install flavour to a real etcd + kube-apiserver:

@@ -18,7 +18,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/scheme"
 
-	"github.com/vault-injector/vault-injector/certs/kubetest"
+	"github.com/vault-injector/vault-injector/test/kubetest"
 	"github.com/vault-injector/vault-injector/test/testbin"
 )
 

@@ -16,8 +16,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/vault-injector/vault-injector/certs"
-	"github.com/vault-injector/vault-injector/certs/kubetest"
 	"github.com/vault-injector/vault-injector/contract"
+	"github.com/vault-injector/vault-injector/test/kubetest"
 )
 
 // devURL is the dev overlay's clientConfig.url, which harnesses replace with their own.
