@@ -1,16 +1,9 @@
 package manifests
 
 import (
-	"os"
 	"testing"
 
-	"github.com/go-logr/logr"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"github.com/vault-injector/vault-injector/test/testlog"
 )
 
-// TestMain gives controller-runtime (cert watcher, envtest) a logger: without one it prints a
-// stack trace after 30s that reads like a failure.
-func TestMain(m *testing.M) {
-	ctrllog.SetLogger(logr.Discard())
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { testlog.Main(m) }
