@@ -17,7 +17,9 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/vault-injector/vault-injector/certs"
+	"github.com/vault-injector/vault-injector/test/background"
 	"github.com/vault-injector/vault-injector/test/kubetest"
+	"github.com/vault-injector/vault-injector/test/wait"
 )
 
 // TestApplyOnRealAPIServer applies every install flavour to a real etcd + kube-apiserver:
@@ -138,35 +140,22 @@ func testRBAC(t *testing.T, c *kubetest.Cluster, base []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
-	defer wcancel()
-	if err := m.WaitReady(wctx); err != nil {
-		t.Fatalf("Manager as the service account: %v", err)
-	}
-	admin := c.Client
-	waitFor(t, 10*time.Second, func() bool {
+	background.Start(t, m.Run).AwaitReady(m.Ready(), 30*time.Second)
+	ctx, admin := context.Background(), c.Client
+	wait.For(t, 10*time.Second, "caBundle set from the Secret by the service account", func() bool {
 		sec, err1 := admin.CoreV1().Secrets(ns).Get(ctx, f["tls-secret"], metav1.GetOptions{})
 		mwc, err2 := admin.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, f["webhook-config-name"], metav1.GetOptions{})
 		return err1 == nil && err2 == nil && bytes.Equal(mwc.Webhooks[0].ClientConfig.CABundle, sec.Data[certs.KeyCABundle])
-	}, "caBundle set from the Secret by the service account")
+	})
 
 	// The watch runs under RBAC too: a deleted Secret is recreated long before the resync.
 	if err := admin.CoreV1().Secrets(ns).Delete(ctx, f["tls-secret"], metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, func() bool {
+	wait.For(t, 5*time.Second, "Secret recreated after deletion (watch allowed by RBAC)", func() bool {
 		_, err := admin.CoreV1().Secrets(ns).Get(ctx, f["tls-secret"], metav1.GetOptions{})
 		return err == nil
-	}, "Secret recreated after deletion (watch allowed by RBAC)")
+	})
 
 	if _, err := admin.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "other"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -185,14 +174,5 @@ func testRBAC(t *testing.T, c *kubetest.Cluster, base []byte) {
 	_, err = sa.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", f["tls-secret"]).String()})
 	if err != nil {
 		t.Errorf("list of its own Secret by field selector (what the watch does) denied: %v", err)
-	}
-}
-
-func waitFor(t *testing.T, timeout time.Duration, cond func() bool, what string) {
-	t.Helper()
-	for deadline := time.Now().Add(timeout); !cond(); time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: not yet: %s", timeout, what)
-		}
 	}
 }

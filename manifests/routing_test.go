@@ -18,6 +18,7 @@ import (
 	"github.com/vault-injector/vault-injector/certs"
 	"github.com/vault-injector/vault-injector/contract"
 	"github.com/vault-injector/vault-injector/test/kubetest"
+	"github.com/vault-injector/vault-injector/test/wait"
 )
 
 // devURL is the dev overlay's clientConfig.url, which harnesses replace with their own.
@@ -69,12 +70,12 @@ func TestDevOverlayRoutesOnlyOptedInPods(t *testing.T) {
 	optIn := map[string]string{contract.AnnotationInject: contract.InjectTrue}
 	// The configuration is read by the API server asynchronously: wait until an opted-in pod
 	// reaches the stub.
-	waitFor(t, 15*time.Second, func() bool {
+	wait.For(t, 15*time.Second, "the API server calls the dev webhook", func() bool {
 		_ = create("apps", "probe-"+time.Now().Format("150405.000000")[7:], optIn, nil)
 		stub.mu.Lock()
 		defer stub.mu.Unlock()
 		return len(stub.calls) > 0
-	}, "the API server calls the dev webhook")
+	})
 
 	cases := []struct {
 		ns, pod     string
