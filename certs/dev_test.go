@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
+
+	"github.com/vault-injector/vault-injector/test/wait"
 )
 
 // TestWriteDevCertsServesOnLoopback uses the dev files exactly as `make demo` does: a TLS
@@ -106,11 +108,9 @@ func TestWriteFilesSwapsPairForCertWatcher(t *testing.T) {
 	if _, err := writeFiles(dir, files(second)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 3*time.Second, func() string {
-		if c, _ := cw.GetCertificate(nil); c == nil || !bytes.Equal(c.Certificate[0], second.Leaf.Cert.Raw) {
-			return "cert watcher still serves the first certificate"
-		}
-		return ""
+	wait.For(t, 3*time.Second, "the cert watcher to serve the second certificate", func() bool {
+		c, _ := cw.GetCertificate(nil)
+		return c != nil && bytes.Equal(c.Certificate[0], second.Leaf.Cert.Raw)
 	})
 	entries, err := os.ReadDir(dir)
 	if err != nil {

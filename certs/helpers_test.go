@@ -15,6 +15,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/vault-injector/vault-injector/test/background"
 )
 
 // logBuffer collects a Manager's log lines so tests can assert on them.
@@ -65,20 +67,7 @@ func startManager(t *testing.T, client kubernetes.Interface, opts Options) *Mana
 	if err != nil {
 		t.Fatalf("NewManager: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
-	defer wcancel()
-	if err := m.WaitReady(wctx); err != nil {
-		t.Fatalf("manager not ready: %v", err)
-	}
+	background.Start(t, m.Run).AwaitReady(m.Ready(), 30*time.Second)
 	return m
 }
 
@@ -142,22 +131,6 @@ func readFile(t *testing.T, dir, name string) []byte {
 		t.Fatalf("reading %s: %v", name, err)
 	}
 	return b
-}
-
-// eventually polls cond every 100ms until it returns "" or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, cond func() string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		msg := cond()
-		if msg == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", timeout, msg)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 func getSecret(t *testing.T, client kubernetes.Interface, ns, name string) *corev1.Secret {

@@ -3,6 +3,8 @@ package certs
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/vault-injector/vault-injector/test/kubetest"
+	"github.com/vault-injector/vault-injector/test/wait"
 )
 
 // TestManagerOnRealAPIServer runs Managers against a real etcd + kube-apiserver. The subtests
@@ -48,23 +51,23 @@ func testBootstrap(t *testing.T, client kubernetes.Interface) {
 	if life := st.Leaf.Cert.NotAfter.Sub(st.Leaf.Cert.NotBefore); life < DefaultLeafValidity || life > DefaultLeafValidity+maxBackdate {
 		t.Fatalf("leaf lifetime %s, want the default %s (+ backdate)", life, DefaultLeafValidity)
 	}
-	eventually(t, 10*time.Second, func() string {
+	wait.Until(t, 10*time.Second, func() error {
 		for i, b := range caBundles(t, client, opts.WebhookConfigName) {
 			if !bytes.Equal(b, sec.Data[KeyCABundle]) {
-				return "webhook " + string(rune('0'+i)) + " has not got the caBundle"
+				return fmt.Errorf("webhook %d has not got the caBundle", i)
 			}
 		}
-		return ""
+		return nil
 	})
 	if !bytes.Equal(readFile(t, dir, KeyCABundle), sec.Data[KeyCABundle]) || m.CABundleFile() != dir+"/"+KeyCABundle {
 		t.Fatalf("ca-bundle.crt in the cert dir differs from the Secret's")
 	}
 	// The log line follows the update the test has just seen: allow it a moment.
-	eventually(t, 5*time.Second, func() string {
+	wait.Until(t, 5*time.Second, func() error {
 		if logs.count("caBundle updated") != 1 || logs.count("TLS Secret updated") != 1 {
-			return "want one Secret write and one caBundle write, logs:\n" + logs.all()
+			return fmt.Errorf("want one Secret write and one caBundle write, logs:\n%s", logs.all())
 		}
-		return ""
+		return nil
 	})
 	if bytes.Contains([]byte(logs.all()), []byte("PRIVATE KEY")) {
 		t.Fatalf("logs contain key material")
@@ -99,14 +102,14 @@ func testRace(t *testing.T, client kubernetes.Interface) {
 		seen[string(getSecret(t, client, ns, "webhook-tls").Data[KeyCert])] = true
 		time.Sleep(50 * time.Millisecond)
 	}
-	eventually(t, 5*time.Second, func() string {
+	wait.For(t, 5*time.Second, "both replicas to serve the Secret's certificate", func() bool {
 		want := getSecret(t, client, ns, "webhook-tls").Data[KeyCert]
 		for _, d := range dirs {
 			if !bytes.Equal(readFile(t, d, KeyCert), want) {
-				return "a replica serves another certificate than the Secret holds"
+				return false
 			}
 		}
-		return ""
+		return true
 	})
 	// A 4s leaf (backdated 0.4s) is renewed 2.5s after issue: 10s of racing is 4-6
 	// certificates. Renewals doubled by the race would show as 8-10.
@@ -146,14 +149,14 @@ func testCorrupt(t *testing.T, client kubernetes.Interface) {
 		t.Fatal(err)
 	}
 	// The watch (not the one-minute resync) must notice.
-	eventually(t, 5*time.Second, func() string {
+	wait.Until(t, 5*time.Second, func() error {
 		if logs.count("Replacing corrupt TLS Secret", `"reason"="tls.crt/tls.key: parsing certificate`) != 1 {
-			return "second corruption not reported"
+			return errors.New("second corruption not reported")
 		}
 		if _, err := decodeState(getSecret(t, client, ns, opts.SecretName).Data); err != nil {
-			return "Secret not repaired: " + err.Error()
+			return fmt.Errorf("Secret not repaired: %w", err)
 		}
-		return ""
+		return nil
 	})
 	if !bytes.Equal(readFile(t, dir, KeyCert), getSecret(t, client, ns, opts.SecretName).Data[KeyCert]) {
 		t.Fatalf("cert dir does not serve the repaired certificate")

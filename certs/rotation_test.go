@@ -18,6 +18,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
+
+	"github.com/vault-injector/vault-injector/test/wait"
 )
 
 // rotationRun is what the client side of testRotation saw.
@@ -65,12 +67,7 @@ func testRotation(t *testing.T, client kubernetes.Interface) {
 
 	run := &rotationRun{leaves: map[string]bool{}, cas: map[string]bool{}}
 	var roots atomic.Pointer[x509.CertPool]
-	eventually(t, 10*time.Second, func() string {
-		if err := loadRoots(ctx, client, opts, firstCA, &roots, run); err != nil {
-			return err.Error()
-		}
-		return ""
-	})
+	wait.Until(t, 10*time.Second, func() error { return loadRoots(ctx, client, opts, firstCA, &roots, run) })
 	go func() {
 		for ctx.Err() == nil {
 			_ = loadRoots(ctx, client, opts, firstCA, &roots, run) // a failed read keeps the old pool
