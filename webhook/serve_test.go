@@ -17,6 +17,7 @@ import (
 	"github.com/vault-injector/vault-injector/certs"
 	"github.com/vault-injector/vault-injector/test/freeport"
 	"github.com/vault-injector/vault-injector/test/syncbuf"
+	"github.com/vault-injector/vault-injector/test/wait"
 )
 
 func freePort(t *testing.T) int {
@@ -88,18 +89,14 @@ func TestServe(t *testing.T) {
 
 func waitOK(t *testing.T, url string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	wait.For(t, 30*time.Second, url+" to answer 200", func() bool {
 		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
+		if err != nil {
+			return false
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s never answered 200", url)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 }
 
 func get(t *testing.T, url string) string {
