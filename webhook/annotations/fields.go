@@ -6,6 +6,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"sync"
 	"text/template"
 	"time"
 
@@ -177,16 +178,56 @@ func quantity(field func(*Options) **resource.Quantity) func(*Options, string) e
 }
 
 // checkTemplate parses a template with stand-ins for the agent's functions, so syntax errors are
-// refused at admission instead of failing later in the pod.
+// refused at admission instead of failing later in the pod. Verdicts are remembered: all pods
+// of a Deployment carry the same templates, and parsing is a large share of an admission.
 func checkTemplate(v string) error {
+	if ok, err := templateVerdicts.get(v); ok {
+		return err
+	}
+	var err error
+	if _, perr := template.New("").Funcs(stubFuncs).Option("missingkey=error").Parse(v); perr != nil {
+		err = fmt.Errorf("is not a valid Go template: %s", strings.TrimPrefix(perr.Error(), "template: :"))
+	}
+	templateVerdicts.put(v, err)
+	return err
+}
+
+var stubFuncs = func() template.FuncMap {
 	funcs := template.FuncMap{}
 	for _, name := range contract.TemplateFuncs {
 		funcs[name] = func(...any) (any, error) { return nil, nil }
 	}
-	if _, err := template.New("").Funcs(funcs).Option("missingkey=error").Parse(v); err != nil {
-		return fmt.Errorf("is not a valid Go template: %s", strings.TrimPrefix(err.Error(), "template: :"))
+	return funcs
+}()
+
+// templateVerdicts is bounded by the bytes of the templates it holds, and starts over when full.
+var templateVerdicts = verdictCache{max: 1 << 20}
+
+type verdictCache struct {
+	mu    sync.Mutex
+	m     map[string]error
+	bytes int
+	max   int
+}
+
+func (c *verdictCache) get(k string) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	err, ok := c.m[k]
+	return ok, err
+}
+
+func (c *verdictCache) put(k string, err error) {
+	if len(k) > c.max/4 {
+		return
 	}
-	return nil
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || c.bytes+len(k) > c.max {
+		c.m, c.bytes = map[string]error{}, 0
+	}
+	c.m[k] = err
+	c.bytes += len(k)
 }
 
 // ValidateRole checks a Vault role name (the webhook's --default-role) like the role annotation.

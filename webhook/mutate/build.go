@@ -8,46 +8,26 @@ import (
 	"github.com/vault-injector/vault-injector/contract"
 )
 
-// apply edits pod in place: volumes, agent containers, app mounts, annotations.
-func (p *plan) apply(pod *corev1.Pod) {
-	pod.Spec.Volumes = append(pod.Spec.Volumes, p.volumes()...)
-	for i := range pod.Spec.InitContainers {
-		p.mountSecrets(&pod.Spec.InitContainers[i])
+// initAgent is the agent container that goes first among the init containers, so the pod's
+// own init containers can read the secrets too.
+func (p *plan) initAgent() corev1.Container {
+	if p.shape != ShapeNative {
+		return p.agent(contract.AgentInitContainer, true)
 	}
-	for i := range pod.Spec.Containers {
-		p.mountSecrets(&pod.Spec.Containers[i])
+	agent := p.agent(contract.AgentContainer, false)
+	agent.RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
+	agent.StartupProbe = &corev1.Probe{
+		ProbeHandler:     corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{contract.AgentBinary, contract.AgentCmdReady}}},
+		PeriodSeconds:    1,
+		TimeoutSeconds:   5,
+		FailureThreshold: int32(startupProbeBudget.Seconds()),
 	}
-	// The agent goes first among init containers, so the pod's own init containers can read
-	// the secrets too.
-	switch p.mode {
-	case ModeNative:
-		agent := p.agent(contract.AgentContainer, false)
-		agent.RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
-		agent.StartupProbe = &corev1.Probe{
-			ProbeHandler:     corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{contract.AgentBinary, contract.AgentCmdReady}}},
-			PeriodSeconds:    1,
-			TimeoutSeconds:   5,
-			FailureThreshold: int32(startupProbeBudget.Seconds()),
-		}
-		pod.Spec.InitContainers = append([]corev1.Container{agent}, pod.Spec.InitContainers...)
-	case ModeInitOnly:
-		pod.Spec.InitContainers = append([]corev1.Container{p.agent(contract.AgentInitContainer, true)}, pod.Spec.InitContainers...)
-	case ModeClassic:
-		pod.Spec.InitContainers = append([]corev1.Container{p.agent(contract.AgentInitContainer, true)}, pod.Spec.InitContainers...)
-		pod.Spec.Containers = append(pod.Spec.Containers, p.agent(contract.AgentContainer, false))
-	}
-	if pod.Annotations == nil {
-		pod.Annotations = map[string]string{}
-	}
-	pod.Annotations[contract.AnnotationStatus] = contract.StatusInjected
-	pod.Annotations[contract.AnnotationAgentConfig] = p.config
+	return agent
 }
 
-func (p *plan) mountSecrets(c *corev1.Container) {
-	if !p.targets[c.Name] {
-		return
-	}
-	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: contract.SecretsVolume, MountPath: p.volumePath, ReadOnly: true})
+// secretsMount is what each selected app container gets appended to its volumeMounts.
+func (p *plan) secretsMount() corev1.VolumeMount {
+	return corev1.VolumeMount{Name: contract.SecretsVolume, MountPath: p.volumePath, ReadOnly: true}
 }
 
 // volumes are the injected volumes. The token and config files are 0444 because the agent runs
@@ -73,7 +53,7 @@ func (p *plan) volumes() []corev1.Volume {
 			DefaultMode: ptr.To(int32(0o444)),
 		}}},
 	}
-	if p.mode == ModeClassic {
+	if p.shape == ShapeClassic {
 		// The Vault token travels from the init agent to the sidecar here, so the pod logs in once.
 		vols = append(vols, corev1.Volume{Name: contract.HandoverVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
 			Medium: corev1.StorageMediumMemory, SizeLimit: ptr.To(resource.MustParse("1Mi")),
@@ -92,7 +72,7 @@ func (p *plan) agent(name string, once bool) corev1.Container {
 		{Name: contract.TokenVolume, MountPath: contract.TokenDir, ReadOnly: true},
 		{Name: contract.ConfigVolume, MountPath: contract.ConfigDir, ReadOnly: true},
 	}
-	if p.mode == ModeClassic {
+	if p.shape == ShapeClassic {
 		mounts = append(mounts, corev1.VolumeMount{Name: contract.HandoverVolume, MountPath: contract.HandoverDir})
 	}
 	return corev1.Container{

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	jsonpatch "github.com/evanphx/json-patch/v5"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"sigs.k8s.io/yaml"
@@ -18,14 +17,16 @@ import (
 	"github.com/vault-injector/vault-injector/contract"
 	"github.com/vault-injector/vault-injector/webhook/config"
 	"github.com/vault-injector/vault-injector/webhook/mutate"
-	"github.com/vault-injector/vault-injector/webhook/server"
+	"github.com/vault-injector/vault-injector/webhook/mutate/patchcheck"
+	"github.com/vault-injector/vault-injector/webhook/preview"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden.yaml from the current output")
 
-// TestGolden injects every testdata/<case>.yaml the way the webhook does (decode, mutate, diff
-// against the raw object), applies the patch to the raw input, and compares the resulting pod
-// with testdata/<case>.golden.yaml. A "# flags:" line sets the webhook's flags for a case.
+// TestGolden injects every testdata/<case>.yaml the way the webhook does (decode, plan, patch),
+// applies the patch to the raw input, checks it with the independent oracle (patchcheck), and
+// compares the resulting pod with testdata/<case>.golden.yaml and its agent config with
+// contract/testdata/<case>.json. A "# flags:" line sets the webhook's flags for a case.
 func TestGolden(t *testing.T) {
 	inputs, err := filepath.Glob("testdata/*.yaml")
 	if err != nil {
@@ -60,71 +61,134 @@ func checkGolden(t *testing.T, inFile, goldenFile string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pod corev1.Pod
-	if err := json.Unmarshal(raw, &pod); err != nil {
-		t.Fatal(err)
-	}
-	before := pod.DeepCopy()
-	res, err := mutate.Pod(&pod, d)
-	if err != nil {
-		t.Fatalf("mutate.Pod: %v", err)
-	}
-	if !equality.Semantic.DeepEqual(before, &pod) {
-		t.Fatal("mutate.Pod changed its input")
-	}
-	patched := raw
-	if res.Pod != nil {
-		patched = applyPatch(t, raw, &pod, res.Pod)
-	}
+	res, patched := inject(t, raw, d)
 	got := render(t, patched, res.Warnings)
-	if *update {
-		if err := os.WriteFile(goldenFile, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(goldenFile)
-	if err != nil {
-		t.Fatalf("missing golden (run go test ./webhook/mutate -update): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the output (rerun with -update if intended):\n%s", goldenFile, diffLines(string(want), string(got)))
+	compareGolden(t, goldenFile, got)
+	checkPreview(t, inFile, src, d, got)
+	if res.Skipped == "" {
+		cfg := agentConfig(t, patched)
+		compareGolden(t, filepath.Join("..", "..", "contract", "testdata", filepath.Base(strings.TrimSuffix(inFile, ".yaml"))+".json"), cfg)
 	}
 	secondPass(t, patched, d)
 }
 
-// applyPatch runs the webhook's own response builder and applies its JSON patch to raw, as the
-// API server would; the result must equal the pod the core built.
-func applyPatch(t *testing.T, raw []byte, original, injected *corev1.Pod) []byte {
+// inject runs the core on raw as the handler does, checks its patch with the independent
+// oracle and for determinism, and returns the patched pod (raw itself when skipped).
+func inject(t *testing.T, raw []byte, d mutate.Defaults) (mutate.Result, []byte) {
 	t.Helper()
-	resp := server.PatchResponse(raw, original, injected)
-	if !resp.Allowed {
-		t.Fatalf("patch response not allowed: %v", resp.Result)
+	pod, err := mutate.Decode(raw)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, op := range resp.Patches {
-		if op.Operation == "remove" {
-			t.Errorf("patch removes %s, a field the injector does not own", op.Path)
+	before := pod.DeepCopy()
+	res, err := mutate.Pod(pod, d)
+	if err != nil {
+		t.Fatalf("mutate.Pod: %v", err)
+	}
+	if !equality.Semantic.DeepEqual(before, pod) {
+		t.Fatal("mutate.Pod changed its input")
+	}
+	var full corev1.Pod
+	if err := json.Unmarshal(raw, &full); err != nil {
+		t.Fatal(err)
+	}
+	fullRes, _ := mutate.Pod(&full, d)
+	if a, b := mustJSON(t, res), mustJSON(t, fullRes); !bytes.Equal(a, b) {
+		t.Errorf("Decode drops a field the plan reads: the fully decoded pod gives\n%s\nDecode's gives\n%s", b, a)
+	}
+	if res.Skipped != "" {
+		if len(res.Patch) > 0 {
+			t.Fatalf("skipped (%s) with a patch", res.Skipped)
+		}
+		return res, raw
+	}
+	again, _ := mutate.Pod(pod, d)
+	if a, b := mustJSON(t, res.Patch), mustJSON(t, again.Patch); !bytes.Equal(a, b) {
+		t.Errorf("the same pod gave two different patches:\n%s\n%s", a, b)
+	}
+	patched, err := mutate.Apply(raw, res.Patch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	volumePath := pod.Annotations[contract.AnnotationVolumePath]
+	if volumePath == "" {
+		volumePath = contract.DefaultVolumePath
+	}
+	if err := patchcheck.Verify(raw, patched, res.Patch, volumePath); err != nil {
+		t.Errorf("the patch breaks the injector's promises:\n%v", err)
+	}
+	return res, patched
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// agentConfig is the agent's config as the patched pod carries it, indented: the contract's
+// testdata, which the agent's own tests load (agent/render), so both sides read one file.
+func agentConfig(t *testing.T, patched []byte) []byte {
+	t.Helper()
+	var pod corev1.Pod
+	if err := json.Unmarshal(patched, &pod); err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := json.Indent(&b, []byte(pod.Annotations[contract.AnnotationAgentConfig]), "", "  "); err != nil {
+		t.Fatal(err)
+	}
+	b.WriteByte('\n')
+	return b.Bytes()
+}
+
+// compareGolden compares got with file, or rewrites file under -update.
+func compareGolden(t *testing.T, file string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(file, got, 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
-	ops, err := json.Marshal(resp.Patches)
+	want, err := os.ReadFile(file)
 	if err != nil {
+		t.Fatalf("missing golden (run go test ./webhook/mutate -update): %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the output (rerun with -update if intended):\n%s", file, diffLines(string(want), string(got)))
+	}
+}
+
+// checkPreview runs `webhook inject` (package preview) over the case: it must print the golden
+// pod and give the same warnings, so the preview shows exactly what the webhook does.
+func checkPreview(t *testing.T, inFile string, src []byte, d mutate.Defaults, golden []byte) {
+	t.Helper()
+	var out bytes.Buffer
+	var res preview.Result
+	if err := preview.Inject(inFile, bytes.NewReader(src), d, &out, &res); err != nil || len(res.Errors) > 0 {
+		t.Fatalf("preview: %v %v", err, res.Errors)
+	}
+	var warnings []string
+	for _, w := range res.Warnings {
+		_, w, _ = strings.Cut(w, ": ")
+		_, w, _ = strings.Cut(w, ": ") // drop "<file>: <kind>/<name>: "
+		warnings = append(warnings, w)
+	}
+	if want := render(t, mustJSON(t, yamlToAny(t, out.Bytes())), warnings); !bytes.Equal(want, golden) {
+		t.Errorf("the preview differs from the golden:\n%s", diffLines(string(golden), string(want)))
+	}
+}
+
+func yamlToAny(t *testing.T, y []byte) any {
+	t.Helper()
+	var v any
+	if err := yaml.Unmarshal(y, &v); err != nil {
 		t.Fatal(err)
 	}
-	p, err := jsonpatch.DecodePatch(ops)
-	if err != nil {
-		t.Fatal(err)
-	}
-	patched, err := p.Apply(raw)
-	if err != nil {
-		t.Fatalf("applying the webhook's patch: %v", err)
-	}
-	var back corev1.Pod
-	if err := json.Unmarshal(patched, &back); err != nil {
-		t.Fatal(err)
-	}
-	if !equality.Semantic.DeepEqual(&back, injected) {
-		t.Error("the patched request object differs from the pod the core built")
-	}
-	return patched
+	return v
 }
 
 // secondPass injects the injected pod again: nothing may change.
@@ -138,8 +202,8 @@ func secondPass(t *testing.T, patched []byte, d mutate.Defaults) {
 	if err != nil {
 		t.Fatalf("second pass: %v", err)
 	}
-	if res.Pod != nil {
-		t.Errorf("second pass injected again (mode %s); want the pod unchanged", res.Mode)
+	if len(res.Patch) > 0 {
+		t.Errorf("second pass injected again (shape %s); want the pod unchanged", res.Shape)
 	}
 	if optedIn := pod.Annotations[contract.AnnotationInject] == "true"; optedIn && res.Skipped != mutate.SkipAlreadyInjected {
 		t.Errorf("second pass skip reason %q, want %q", res.Skipped, mutate.SkipAlreadyInjected)

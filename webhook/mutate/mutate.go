@@ -7,48 +7,67 @@ import (
 	"strings"
 	"time"
 
+	"gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/vault-injector/vault-injector/contract"
 	"github.com/vault-injector/vault-injector/webhook/annotations"
 )
 
-// Skip reasons: why a pod comes back unchanged. They are codes, logged and counted.
+// SkipReason says why a pod comes back unchanged; logged and counted.
+type SkipReason string
+
 const (
-	SkipNotOptedIn         = "not-opted-in"
-	SkipAlreadyInjected    = "already-injected"
-	ModeNative             = "native-sidecar"
-	ModeClassic            = "classic-sidecar"
-	ModeInitOnly           = "init-only"
-	DenyInvalidAnnotations = "invalid-annotations"
-	DenyConflict           = "conflict"
+	SkipNotOptedIn      SkipReason = "not-opted-in"
+	SkipAlreadyInjected SkipReason = "already-injected"
+)
+
+// DenyReason says why a pod is refused; logged and counted. The message is for users.
+type DenyReason string
+
+const (
+	DenyInvalidAnnotations DenyReason = "invalid-annotations"
+	DenyConflict           DenyReason = "conflict"
+)
+
+// Shape is how the agent is added to a pod.
+type Shape string
+
+const (
+	ShapeNative   Shape = "native-sidecar"  // one init container with restartPolicy Always
+	ShapeClassic  Shape = "classic-sidecar" // an init container plus a regular container
+	ShapeInitOnly Shape = "init-only"       // one init container that renders once
 )
 
 // Result is the outcome for one pod.
 type Result struct {
-	Pod      *corev1.Pod // the injected pod; nil when Skipped is set
-	Skipped  string      // a Skip* code when the pod is left alone
-	Mode     string      // a Mode* code when injected
-	Warnings []string    // admission warnings (typos, ignored annotations, unreadable files)
+	// Patch adds the agent to the pod as sent: explicit add ops in a fixed order, built from the
+	// plan, never from a diff. Empty when Skipped is set.
+	Patch    []jsonpatch.Operation
+	Skipped  SkipReason // set when the pod is left alone
+	Shape    Shape      // set when injected
+	Warnings []string   // admission warnings (typos, ignored annotations, unreadable files)
 }
 
-// Denial is why a pod must be refused. Reason is a code for metrics; the message is for users.
+// Denial is why a pod must be refused.
 type Denial struct {
-	Reason string
+	Reason DenyReason
 	Err    error
 }
 
 func (d *Denial) Error() string { return d.Err.Error() }
 func (d *Denial) Unwrap() error { return d.Err }
 
-// Pod injects the agent into a copy of pod as its annotations ask. It never changes pod. A pod
-// that does not opt in, or is already injected, comes back as a skip; bad annotations and
-// name clashes come back as a *Denial.
+// Pod plans the agent's injection into pod as its annotations ask and returns the JSON patch
+// that carries it out. It never changes pod. A pod that does not opt in, or is already
+// injected, comes back as a skip; bad annotations and name clashes come back as a *Denial.
 func Pod(pod *corev1.Pod, d Defaults) (Result, error) {
 	if !annotations.OptedIn(pod.Annotations) {
 		return Result{Skipped: SkipNotOptedIn}, nil
 	}
-	if injected(pod) {
+	// Only the status annotation marks a pod as injected: a container that merely carries one of
+	// our names is a clash, refused below, not a reason to pass the pod through.
+	if pod.Annotations[contract.AnnotationStatus] == contract.StatusInjected {
 		return Result{Skipped: SkipAlreadyInjected}, nil
 	}
 	opts, warnings, err := annotations.Parse(pod.Annotations)
@@ -59,44 +78,26 @@ func Pod(pod *corev1.Pod, d Defaults) (Result, error) {
 	if err != nil {
 		return Result{Warnings: warnings}, err
 	}
-	out := pod.DeepCopy()
-	p.apply(out)
-	return Result{Pod: out, Mode: p.mode, Warnings: append(warnings, p.readabilityWarnings(pod)...)}, nil
-}
-
-// injected is true when the status annotation or any agent container is present, so
-// reinvocation and re-submission of an injected pod change nothing.
-func injected(pod *corev1.Pod) bool {
-	if pod.Annotations[contract.AnnotationStatus] == contract.StatusInjected {
-		return true
-	}
-	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
-		for _, c := range cs {
-			if c.Name == contract.AgentContainer || c.Name == contract.AgentInitContainer {
-				return true
-			}
-		}
-	}
-	return false
+	return Result{Patch: p.patch(pod), Shape: p.shape, Warnings: append(warnings, p.readabilityWarnings(pod)...)}, nil
 }
 
 // plan is everything resolved from annotations and defaults before the pod is touched.
 type plan struct {
 	d          Defaults
 	opts       annotations.Options
-	mode       string
+	shape      Shape
 	volumePath string
 	targets    map[string]bool // containers (and init containers) that get the secrets mount
 	config     string          // the agent's contract.Config as JSON
 }
 
 func newPlan(pod *corev1.Pod, opts annotations.Options, d Defaults) (*plan, error) {
-	p := &plan{d: d, opts: opts, mode: ModeNative, volumePath: opts.VolumePath}
+	p := &plan{d: d, opts: opts, shape: ShapeNative, volumePath: opts.VolumePath}
 	switch {
 	case opts.Mode == contract.ModeInitOnly:
-		p.mode = ModeInitOnly
+		p.shape = ShapeInitOnly
 	case d.Sidecar == SidecarClassic:
-		p.mode = ModeClassic
+		p.shape = ShapeClassic
 	}
 	if p.volumePath == "" {
 		p.volumePath = contract.DefaultVolumePath
@@ -158,6 +159,10 @@ func (p *plan) conflicts(pod *corev1.Pod) []string {
 	}
 	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for _, c := range cs {
+			if c.Name == contract.AgentContainer || c.Name == contract.AgentInitContainer {
+				problems = append(problems, fmt.Sprintf("the pod already has a container named %q, which the injector adds, but no %s annotation: rename that container",
+					c.Name, contract.AnnotationStatus))
+			}
 			if !p.targets[c.Name] {
 				continue
 			}
@@ -201,7 +206,7 @@ func (p *plan) agentConfig() (string, error) {
 		MetricsPort: p.d.AgentMetricsPort,
 		Secrets:     []contract.Secret{},
 	}
-	if p.mode == ModeClassic {
+	if p.shape == ShapeClassic {
 		cfg.HandoverFile = contract.HandoverFile
 	}
 	for _, s := range p.opts.Secrets {
@@ -214,8 +219,15 @@ func (p *plan) agentConfig() (string, error) {
 	if err := cfg.Validate(); err != nil {
 		return "", err
 	}
-	b, err := json.Marshal(cfg)
-	return string(b), err
+	// No HTML escaping: templates are often XML or HTML, and "\u003c" for every "<" would
+	// multiply their size in the annotation, which the API server caps.
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(cfg); err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(b.String(), "\n"), nil
 }
 
 // startupProbeBudget covers the agent's whole first-render window, so a slow Vault delays the

@@ -1,6 +1,7 @@
 package mutate
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -40,7 +41,7 @@ func TestPodDenials(t *testing.T) {
 		name   string
 		pod    *corev1.Pod
 		d      func(*Defaults)
-		reason string
+		reason DenyReason
 		want   []string
 	}{
 		{"bad annotation", testPod(map[string]string{contract.AnnotationMode: "x"}, "app"), nil,
@@ -62,6 +63,11 @@ func TestPodDenials(t *testing.T) {
 			p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/vault/secrets/x"}}
 			return p
 		}(), nil, DenyConflict, []string{"overlaps the secrets path"}},
+		{"agent name taken", func() *corev1.Pod {
+			p := testPod(nil, "app")
+			p.Spec.InitContainers = []corev1.Container{{Name: contract.AgentInitContainer, Image: "mine"}}
+			return p
+		}(), nil, DenyConflict, []string{`container named "vault-agent-init"`, contract.AnnotationStatus, "rename that container"}},
 		{"no role", func() *corev1.Pod {
 			p := testPod(nil, "app")
 			delete(p.Annotations, contract.AnnotationRole)
@@ -76,8 +82,8 @@ func TestPodDenials(t *testing.T) {
 			}
 			res, err := Pod(tt.pod, d)
 			var denial *Denial
-			if !errors.As(err, &denial) || res.Pod != nil {
-				t.Fatalf("want a denial, got %v (pod %v)", err, res.Pod != nil)
+			if !errors.As(err, &denial) || res.Patch != nil {
+				t.Fatalf("want a denial, got %v (patch %v)", err, res.Patch != nil)
 			}
 			if denial.Reason != tt.reason {
 				t.Errorf("reason %q, want %q", denial.Reason, tt.reason)
@@ -93,28 +99,27 @@ func TestPodDenials(t *testing.T) {
 
 func TestPodSkips(t *testing.T) {
 	d := testDefaults()
-	agentPresent := testPod(nil, "app")
-	agentPresent.Spec.InitContainers = []corev1.Container{{Name: contract.AgentInitContainer}}
 	for name, tt := range map[string]struct {
 		pod  *corev1.Pod
-		want string
+		want SkipReason
 	}{
-		"no annotations":        {&corev1.Pod{}, SkipNotOptedIn},
-		"agent container there": {agentPresent, SkipAlreadyInjected},
+		"no annotations":    {&corev1.Pod{}, SkipNotOptedIn},
+		"status annotation": {testPod(map[string]string{contract.AnnotationStatus: contract.StatusInjected}, "app"), SkipAlreadyInjected},
 	} {
 		res, err := Pod(tt.pod, d)
-		if err != nil || res.Skipped != tt.want || res.Pod != nil {
+		if err != nil || res.Skipped != tt.want || res.Patch != nil {
 			t.Errorf("%s: got %+v, %v; want skip %q", name, res, err, tt.want)
 		}
 	}
 }
 
 func TestPodConfigRoundTrips(t *testing.T) {
-	res, err := Pod(testPod(map[string]string{contract.AnnotationRefresh: "1m"}, "app"), testDefaults())
+	pod := testPod(map[string]string{contract.AnnotationRefresh: "1m"}, "app")
+	res, err := Pod(pod, testDefaults())
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := contract.Parse([]byte(res.Pod.Annotations[contract.AnnotationAgentConfig]))
+	cfg, err := contract.Parse([]byte(applied(t, pod, res).Annotations[contract.AnnotationAgentConfig]))
 	if err != nil {
 		t.Fatalf("the agent would refuse the config: %v", err)
 	}
@@ -138,4 +143,22 @@ func TestDefaultsValidate(t *testing.T) {
 			t.Errorf("Validate() = %v; want it to mention %q", err, w)
 		}
 	}
+}
+
+// applied returns pod with res.Patch applied, as the API server would store it.
+func applied(t *testing.T, pod *corev1.Pod, res Result) *corev1.Pod {
+	t.Helper()
+	raw, err := json.Marshal(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := Apply(raw, res.Patch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back corev1.Pod
+	if err := json.Unmarshal(out, &back); err != nil {
+		t.Fatal(err)
+	}
+	return &back
 }

@@ -10,13 +10,10 @@ import (
 	"fmt"
 	"io"
 
-	jsonpatch "github.com/evanphx/json-patch/v5"
-	corev1 "k8s.io/api/core/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
 	"github.com/vault-injector/vault-injector/webhook/mutate"
-	"github.com/vault-injector/vault-injector/webhook/server"
 )
 
 // templatePaths says where each kind keeps its pod template; a Pod is its own template (nil).
@@ -117,29 +114,17 @@ func injectObject(obj map[string]any, d mutate.Defaults) ([]string, error) {
 // injectRaw applies to raw (a pod or pod template as JSON) exactly the patch the webhook would
 // return. It returns nil when nothing changes.
 func injectRaw(raw []byte, d mutate.Defaults) (map[string]any, []string, error) {
-	var pod corev1.Pod
-	if err := json.Unmarshal(raw, &pod); err != nil {
+	pod, err := mutate.Decode(raw)
+	if err != nil {
 		return nil, nil, fmt.Errorf("not a pod template: %w", err)
 	}
-	res, err := mutate.Pod(&pod, d)
-	if err != nil || res.Pod == nil {
+	res, err := mutate.Pod(pod, d)
+	if err != nil || res.Skipped != "" {
 		return nil, res.Warnings, err
 	}
-	resp := server.PatchResponse(raw, &pod, res.Pod)
-	if resp.Result != nil && !resp.Allowed {
-		return nil, res.Warnings, errors.New(resp.Result.Message)
-	}
-	ops, err := json.Marshal(resp.Patches)
+	patched, err := mutate.Apply(raw, res.Patch)
 	if err != nil {
-		return nil, nil, err
-	}
-	patch, err := jsonpatch.DecodePatch(ops)
-	if err != nil {
-		return nil, nil, err
-	}
-	patched, err := patch.Apply(raw)
-	if err != nil {
-		return nil, nil, fmt.Errorf("applying the webhook's patch: %w", err)
+		return nil, res.Warnings, fmt.Errorf("the webhook's patch: %w", err)
 	}
 	out := map[string]any{}
 	err = json.Unmarshal(bytes.TrimSpace(patched), &out)

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/yaml"
 )
 
 func runtimeRaw(s string) runtime.RawExtension { return runtime.RawExtension{Raw: []byte(s)} }
@@ -35,20 +37,32 @@ func FuzzAdmissionBody(f *testing.F) {
 	})
 }
 
-// BenchmarkHandler measures a full admission round trip in process: decode the review, inject,
-// diff, encode the response.
+// BenchmarkHandler measures a full admission round trip in process (decode the review, plan,
+// patch, encode the response) on a minimal pod and on a Deployment's realistic pod.
 func BenchmarkHandler(b *testing.B) {
-	_, hook := testHandler(prometheus.NewRegistry())
-	body := review(b, "Pod", "shop", optedIn)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(body)))
-	for b.Loop() {
-		req := httptest.NewRequest(http.MethodPost, "/mutate", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		rec := httptest.NewRecorder()
-		hook.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK || !bytes.Contains(rec.Body.Bytes(), []byte(`"patch"`)) {
-			b.Fatalf("status %d: %s", rec.Code, rec.Body.Bytes())
-		}
+	realistic, err := os.ReadFile("../mutate/testdata/realistic.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	realisticJSON, err := yaml.YAMLToJSON(realistic)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for name, pod := range map[string]string{"minimal": optedIn, "realistic": string(realisticJSON)} {
+		b.Run(name, func(b *testing.B) {
+			_, hook := testHandler(prometheus.NewRegistry())
+			body := review(b, "Pod", "shop", pod)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodPost, "/mutate", bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				rec := httptest.NewRecorder()
+				hook.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK || !bytes.Contains(rec.Body.Bytes(), []byte(`"patch"`)) {
+					b.Fatalf("status %d: %s", rec.Code, rec.Body.Bytes())
+				}
+			}
+		})
 	}
 }

@@ -11,8 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
@@ -20,6 +20,7 @@ import (
 
 	"github.com/vault-injector/vault-injector/contract"
 	"github.com/vault-injector/vault-injector/webhook/mutate"
+	"github.com/vault-injector/vault-injector/webhook/mutate/patchcheck"
 )
 
 func testHandler(reg prometheus.Registerer) (*Handler, http.Handler) {
@@ -84,17 +85,16 @@ func TestHandlerOverTLS(t *testing.T) {
 		if !r.Allowed || r.UID != "uid-1" || r.PatchType == nil || *r.PatchType != admissionv1.PatchTypeJSONPatch {
 			t.Fatalf("response = %+v", r)
 		}
-		var ops []map[string]any
+		var ops []jsonpatch.Operation
 		if err := json.Unmarshal(r.Patch, &ops); err != nil || len(ops) == 0 {
 			t.Fatalf("patch %s: %v", r.Patch, err)
 		}
-		for _, op := range ops {
-			if op["op"] == "remove" {
-				t.Errorf("patch removes %v", op["path"])
-			}
+		patched, err := mutate.Apply([]byte(optedIn), ops)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if !strings.Contains(string(r.Patch), contract.AgentContainer) {
-			t.Error("patch does not add the agent")
+		if err := patchcheck.Verify([]byte(optedIn), patched, ops, contract.DefaultVolumePath); err != nil {
+			t.Errorf("the patch on the wire breaks the injector's promises:\n%v", err)
 		}
 		if len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], "did you mean vault-injector.io/role?") {
 			t.Errorf("warnings = %q", r.Warnings)
@@ -140,28 +140,13 @@ func TestHandlerOverTLS(t *testing.T) {
 		}
 	})
 
-	if got := testutil.ToFloat64(h.Metrics.injections.WithLabelValues(mutate.ModeNative)); got != 1 {
+	if got := testutil.ToFloat64(h.Metrics.injections.WithLabelValues(string(mutate.ShapeNative))); got != 1 {
 		t.Errorf("injections{native-sidecar} = %v, want 1", got)
 	}
-	if got := testutil.ToFloat64(h.Metrics.denials.WithLabelValues(mutate.DenyInvalidAnnotations)); got != 1 {
+	if got := testutil.ToFloat64(h.Metrics.denials.WithLabelValues(string(mutate.DenyInvalidAnnotations))); got != 1 {
 		t.Errorf("denials{invalid-annotations} = %v, want 1", got)
 	}
-	if got := testutil.ToFloat64(h.Metrics.skips.WithLabelValues(mutate.SkipNotOptedIn)); got != 1 {
+	if got := testutil.ToFloat64(h.Metrics.skips.WithLabelValues(string(mutate.SkipNotOptedIn))); got != 1 {
 		t.Errorf("skips{not-opted-in} = %v, want 1", got)
-	}
-}
-
-func TestPodName(t *testing.T) {
-	for raw, want := range map[string]string{
-		`{"metadata":{"name":"a"}}`:          "a",
-		`{"metadata":{"generateName":"b-"}}`: "b-*",
-	} {
-		var pod corev1.Pod
-		if err := json.Unmarshal([]byte(raw), &pod); err != nil {
-			t.Fatal(err)
-		}
-		if got := podName(&pod); got != want {
-			t.Errorf("podName(%s) = %q, want %q", raw, got, want)
-		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/vault-injector/vault-injector/webhook/config"
 )
@@ -46,8 +47,9 @@ func Run(ctx context.Context, cfg config.Config, log logr.Logger, certs CertSour
 		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }},
 	})
 	srv.Register(MutatePath, &webhook.Admission{
-		Handler:      &Handler{Defaults: cfg.Inject, Metrics: NewMetrics(ctrlmetrics.Registry)},
-		RecoverPanic: ptr.To(true),
+		Handler:        &Handler{Defaults: cfg.Inject, Metrics: NewMetrics(ctrlmetrics.Registry)},
+		RecoverPanic:   ptr.To(true),
+		LogConstructor: requestLogger,
 	})
 
 	health := http.NewServeMux()
@@ -77,6 +79,20 @@ func Run(ctx context.Context, cfg config.Config, log logr.Logger, certs CertSour
 	}
 	log.Info("vault-injector webhook starting", "port", cfg.Port, "health", cfg.HealthAddr, "metrics", cfg.MetricsAddr)
 	return g.Wait()
+}
+
+// requestLogger names each admission once (controller-runtime's default repeats namespace and
+// name, and adds fields this webhook does not need); Handle adds generateName when the name is
+// not set yet.
+func requestLogger(base logr.Logger, req *admission.Request) logr.Logger {
+	if req == nil {
+		return base
+	}
+	log := base.WithValues("requestID", req.UID, "namespace", req.Namespace)
+	if req.Name != "" {
+		log = log.WithValues("name", req.Name)
+	}
+	return log
 }
 
 // serveHTTP serves h on addr until ctx ends.
