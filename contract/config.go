@@ -32,6 +32,15 @@ const (
 	DefaultInitTimeout = 2 * time.Minute
 	DefaultBackoffMin  = 500 * time.Millisecond
 	DefaultBackoffMax  = 30 * time.Second
+	// DefaultMaxSecretBytes caps one Vault response when MaxSecretBytes is 0: a secret file is
+	// small, and the agent must not follow a huge answer into its memory limit.
+	DefaultMaxSecretBytes = 1 << 20
+	// MaxMaxSecretBytes is the largest MaxSecretBytes accepted: the agent decodes a response in
+	// memory (several times its size), and the render output is capped at 4 MiB anyway.
+	MaxMaxSecretBytes = 8 << 20
+	// DefaultRenderTimeout bounds the time a template runs when RenderTimeout is 0 (Vault
+	// requests excluded): text/template cannot be stopped, so past it the agent exits.
+	DefaultRenderTimeout = 10 * time.Second
 )
 
 // Config is everything the agent needs, resolved by the webhook from annotations and cluster
@@ -54,6 +63,28 @@ type Config struct {
 	HandoverFile string `json:"handoverFile,omitempty"`
 	// MetricsPort, when non-zero, serves /healthz and /metrics on 127.0.0.1 (sidecar only).
 	MetricsPort int `json:"metricsPort,omitempty"`
+	// MaxSecretBytes caps the size of one Vault response (0: DefaultMaxSecretBytes); a larger
+	// answer fails that secret and its last good file stays.
+	MaxSecretBytes int64 `json:"maxSecretBytes,omitempty"`
+	// RenderTimeout bounds one secret's rendering, Vault requests excluded (0:
+	// DefaultRenderTimeout). A render past it makes the agent exit with the secret's name.
+	RenderTimeout Duration `json:"renderTimeout,omitzero"`
+}
+
+// SecretBytesLimit is MaxSecretBytes with its default applied.
+func (c *Config) SecretBytesLimit() int64 {
+	if c.MaxSecretBytes == 0 {
+		return DefaultMaxSecretBytes
+	}
+	return c.MaxSecretBytes
+}
+
+// RenderBudget is RenderTimeout with its default applied.
+func (c *Config) RenderBudget() time.Duration {
+	if c.RenderTimeout.Duration == 0 {
+		return DefaultRenderTimeout
+	}
+	return c.RenderTimeout.Duration
 }
 
 // Vault says how to reach the Vault server. Empty fields fall back to the VAULT_* environment.
@@ -155,6 +186,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Backoff.Min.Duration <= 0 || c.Backoff.Max.Duration < c.Backoff.Min.Duration {
 		bad("backoff.min must be positive and not above backoff.max")
+	}
+	if c.MaxSecretBytes < 0 || c.MaxSecretBytes > MaxMaxSecretBytes {
+		bad("maxSecretBytes %d must be between 1 and %d (0: the default, %d)", c.MaxSecretBytes, MaxMaxSecretBytes, DefaultMaxSecretBytes)
+	}
+	if c.RenderTimeout.Duration < 0 {
+		bad("renderTimeout must not be negative (0: the default, %s)", DefaultRenderTimeout)
 	}
 	seenName := map[string]bool{}
 	for i, s := range c.Secrets {

@@ -71,3 +71,25 @@ func TestFilesCollide(t *testing.T) {
 		}
 	}
 }
+
+func TestLimitsDefaultAndValidate(t *testing.T) {
+	c := validConfig()
+	if c.SecretBytesLimit() != DefaultMaxSecretBytes || c.RenderBudget() != DefaultRenderTimeout {
+		t.Errorf("defaults: %d bytes, %s", c.SecretBytesLimit(), c.RenderBudget())
+	}
+	b, _ := json.Marshal(c)
+	if strings.Contains(string(b), "maxSecretBytes") || strings.Contains(string(b), "renderTimeout") {
+		t.Errorf("unset limits are written out (the webhook's goldens would change): %s", b)
+	}
+	c.MaxSecretBytes, c.RenderTimeout = MaxMaxSecretBytes+1, Duration{-time.Second}
+	err := c.Validate()
+	for _, want := range []string{"maxSecretBytes", "renderTimeout"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %v; want it to mention %q", err, want)
+		}
+	}
+	back, err := Parse([]byte(strings.Replace(string(b), `"version"`, `"maxSecretBytes":2048,"renderTimeout":"3s","version"`, 1)))
+	if err != nil || back.SecretBytesLimit() != 2048 || back.RenderBudget() != 3*time.Second {
+		t.Errorf("parsed limits: %+v, %v", back, err)
+	}
+}
