@@ -20,18 +20,31 @@ build: ## static webhook and agent binaries in bin/
 tools: ## install or build the pinned real servers the tests run (cached)
 	test/tools/install.sh all
 
-# Packages that run a whole cluster go one at a time: they share the host's kubelet paths and
-# its two cores.
-CLUSTER_PKGS := ./test/cluster ./manifests ./test/e2e
+# Tests that need real servers (Vault, kube-apiserver, a kubelet) live in the packages below,
+# or, in packages that mix them with unit tests, are named for them: ...OnRealAPIServer,
+# ...OnKubelet. `make unit` runs everything else: no Vault, no Kubernetes binaries, no cache.
+SERVER_PKGS  := ./agent/integration ./test/vaultserver/... ./test/kubetest ./test/images
+CLUSTER_PKGS := ./test/cluster ./test/e2e
+REAL_TESTS   := Test[A-Za-z0-9]*(OnRealAPIServer|OnKubelet)$$
+UNIT_PKGS     = $$(go list ./... | grep -v -e /agent/integration$$ -e /test/vaultserver -e /test/kubetest$$ \
+                  -e /test/images$$ -e /test/cluster -e /test/e2e$$ -e /test/stack$$ -e /test/demo$$)
 
-test: tools lint ## everything: unit, golden, integration against real servers, e2e, fuzz
-	go test -count=1 -timeout 30m $$(go list ./... | grep -v -e /test/cluster$$ -e /manifests$$ -e /test/e2e$$)
+unit: ## the fast loop: unit, golden and fuzz-seed tests; no servers, no tool cache
+	go test -count=1 -timeout 10m -skip '$(REAL_TESTS)' $(UNIT_PKGS)
+
+# Packages that run a whole cluster (and manifests, whose kubelet test does) go one at a time:
+# they share the host's kubelet paths and its two cores.
+test: unit tools lint ## everything: unit, golden, integration against real servers, e2e, fuzz
+	go test -count=1 -timeout 30m $(SERVER_PKGS)
+	go test -count=1 -timeout 15m -run '$(REAL_TESTS)' ./certs
+	go test -count=1 -p 1 -timeout 15m -run '$(REAL_TESTS)' ./manifests
 	go test -count=1 -p 1 -timeout 45m $(CLUSTER_PKGS)
 	$(MAKE) fuzz
 
 fuzz: ## each fuzz target for a bounded time
 	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./webhook/annotations
 	go test -run '^$$' -fuzz '^FuzzAdmissionBody$$' -fuzztime $(FUZZTIME) ./webhook/server
+	go test -run '^$$' -fuzz '^FuzzPatch$$' -fuzztime $(FUZZTIME) ./webhook/mutate
 	go test -run '^$$' -fuzz '^FuzzDecodeState$$' -fuzztime $(FUZZTIME) ./certs
 	go test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./agent/render
 

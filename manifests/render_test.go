@@ -17,9 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/scheme"
-
-	"github.com/vault-injector/vault-injector/test/kubetest"
-	"github.com/vault-injector/vault-injector/test/testbin"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
 
 const chartDir = "helm/vault-injector"
@@ -123,14 +122,19 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// kustomize renders a kustomization with the pinned kubectl's built-in kustomize.
+// kustomize renders a kustomization as `kubectl kustomize` does: with the kustomize library
+// the pinned kubectl embeds (v0.21.1 in Kubernetes v1.36), so no binary is needed.
 func kustomize(t *testing.T, dir string) []byte {
 	t.Helper()
-	out, _, err := kubetest.Kubectl(testbin.Must(t, "kubectl"), nil, "kustomize", dir)
+	res, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
 	if err != nil {
-		t.Fatalf("kubectl kustomize %s: %v", dir, err)
+		t.Fatalf("kustomize %s: %v", dir, err)
 	}
-	return []byte(out)
+	out, err := res.AsYaml()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // renderChart renders the chart as `helm template` would for an install of release into ns.

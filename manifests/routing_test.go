@@ -52,12 +52,12 @@ func (s *stubWebhook) count(ns, pod string) int {
 	return s.calls[ns+"/"+pod]
 }
 
-// TestDevOverlayRoutesOnlyOptedInPods installs the dev overlay the way the README tells
+// TestDevOverlayRoutingOnRealAPIServer installs the dev overlay the way the README tells
 // harnesses to (URL replaced, dev CA as caBundle), with a stub webhook on 127.0.0.1 behind it,
 // and checks on the real API server which pod creations reach the webhook: only opted-in pods,
 // never in kube-system or the webhook's namespace, never the webhook's own pods, never updates;
 // and with the webhook down, opted-in pods are refused while every other pod is still created.
-func TestDevOverlayRoutesOnlyOptedInPods(t *testing.T) {
+func TestDevOverlayRoutingOnRealAPIServer(t *testing.T) {
 	c := kubetest.Start(t)
 	stub, srv := installDevWebhook(t, c)
 	kubectl(t, c, nil, "create", "namespace", "apps")
