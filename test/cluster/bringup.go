@@ -17,6 +17,7 @@ import (
 type ports struct {
 	etcd, etcdPeer, apiserver, kcm, scheduler int
 	kubelet                                   kubeletPorts
+	proxy                                     proxyPorts
 }
 
 func choosePorts(gateway string) (ports, error) {
@@ -25,9 +26,10 @@ func choosePorts(gateway string) (ports, error) {
 		port *int
 		host string
 	}{
-		{&p.etcd, "127.0.0.1"}, {&p.etcdPeer, "127.0.0.1"}, {&p.apiserver, "127.0.0.1"},
+		{&p.etcd, "127.0.0.1"}, {&p.etcdPeer, "127.0.0.1"}, {&p.apiserver, gateway},
 		{&p.kcm, "127.0.0.1"}, {&p.scheduler, "127.0.0.1"},
 		{&p.kubelet.server, gateway}, {&p.kubelet.healthz, "127.0.0.1"},
+		{&p.proxy.healthz, "127.0.0.1"}, {&p.proxy.metrics, "127.0.0.1"},
 	} {
 		port, err := freeport.On(slot.host)
 		if err != nil {
@@ -54,7 +56,9 @@ func (c *Cluster) bringUp(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c.APIServerURL = "https://127.0.0.1:" + itoa(p.apiserver)
+	// On the gateway, not loopback: pods reach it through the kubernetes Service, whose
+	// endpoint is this address, and host clients reach it there too.
+	c.APIServerURL = "https://" + net.JoinHostPort(c.Gateway, itoa(p.apiserver))
 	cr, err := c.makeCreds()
 	if err != nil {
 		return fmt.Errorf("making certificates: %w", err)
@@ -82,6 +86,11 @@ func (c *Cluster) bringUp(ctx context.Context) error {
 	}
 	if err := c.startScheduler(cr, p.scheduler); err != nil {
 		return err
+	}
+	if c.opts.ServiceRouting {
+		if err := c.startKubeProxy(cr, p.proxy); err != nil {
+			return err
+		}
 	}
 	if err := c.waitFor(ctx, "containerd socket", 30*time.Second, c.containerdUp); err != nil {
 		return err

@@ -45,6 +45,10 @@ type Options struct {
 	// `cluster down`, even after the caller exits (`cluster up`). Otherwise the next Start on
 	// this host removes the cluster once its caller has gone.
 	Detached bool
+	// ServiceRouting runs kube-proxy (iptables mode) so that ClusterIPs route, from pods and
+	// from the host, as in production: the API server calls webhook Services and pods reach
+	// the API server at the kubernetes Service. One run per host at a time (see proxy.go).
+	ServiceRouting bool
 }
 
 func (o *Options) defaults() {
@@ -82,7 +86,7 @@ type Cluster struct {
 func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	opts.defaults()
 	began := time.Now()
-	if err := checkBinaries(); err != nil {
+	if err := checkBinaries(opts); err != nil {
 		return nil, err
 	}
 	c, err := newRun(opts)
@@ -105,9 +109,13 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 }
 
 // checkBinaries finds every program before the host is touched, naming all that are missing.
-func checkBinaries() error {
+func checkBinaries(opts Options) error {
 	var errs []error
-	for _, name := range []string{"etcd", "containerd", "ctr", "runc", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kubectl"} {
+	names := []string{"etcd", "containerd", "ctr", "runc", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kubectl"}
+	if opts.ServiceRouting {
+		names = append(names, "kube-proxy", "iptables")
+	}
+	for _, name := range names {
 		if _, err := testbin.Path(name); err != nil {
 			errs = append(errs, err)
 		}
@@ -161,6 +169,11 @@ func newRun(opts Options) (*Cluster, error) {
 	}
 	defer unlock()
 	cleanStale(opts.BaseDir, opts.Logf)
+	if opts.ServiceRouting {
+		if other := otherServiceRouter(opts.BaseDir, ""); other != "" {
+			return nil, fmt.Errorf("run %s already routes Services on this host (kube-proxy); one at a time", other)
+		}
+	}
 	idBytes := make([]byte, 3)
 	_, _ = rand.Read(idBytes)
 	id := hex.EncodeToString(idBytes)
@@ -186,6 +199,11 @@ func newRun(opts Options) (*Cluster, error) {
 	}
 	if err := createBridge(c.Bridge, c.Gateway); err != nil {
 		return c, err
+	}
+	if opts.ServiceRouting {
+		if err := addServiceRoute(c.Bridge, c.Gateway); err != nil {
+			return c, err
+		}
 	}
 	if _, err := saveSysctls(opts.BaseDir); err != nil {
 		return c, err

@@ -9,8 +9,8 @@ import (
 	"github.com/vault-injector/vault-injector/test/testbin"
 )
 
-// ServiceCIDR is the (virtual) ClusterIP range. Without kube-proxy nothing routes it, and pods
-// have no route to it either: Services are records only here.
+// ServiceCIDR is the (virtual) ClusterIP range. Without Options.ServiceRouting nothing routes
+// it: Services are records only. With it, kube-proxy's rules do, inside the pod bridge.
 const ServiceCIDR = "10.96.0.0/24"
 
 // ServiceAccountIssuer is the issuer of service-account tokens. Vault's kubernetes auth does
@@ -25,6 +25,7 @@ type creds struct {
 	saPub, saKey                    string
 	kcmKubeconfig, schedKubeconfig  string
 	kubeletKubeconfig               string
+	proxyKubeconfig                 string
 }
 
 // makeCreds writes the CA, every certificate and the kubeconfigs (admin included).
@@ -35,12 +36,12 @@ func (c *Cluster) makeCreds() (*creds, error) {
 	}
 	c.CAFile = p.caFile
 	cr := &creds{kcmKubeconfig: c.path("pki", "kcm.kubeconfig"), schedKubeconfig: c.path("pki", "scheduler.kubeconfig"),
-		kubeletKubeconfig: c.path("pki", "kubelet.kubeconfig")}
+		kubeletKubeconfig: c.path("pki", "kubelet.kubeconfig"), proxyKubeconfig: c.path("pki", "kube-proxy.kubeconfig")}
 	gw := net.ParseIP(c.Gateway)
 	steps := []func() error{
 		func() (err error) {
 			cr.apiserverCert, cr.apiserverKey, err = p.issue("apiserver", certSpec{cn: "kube-apiserver", server: true,
-				ips: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv4(10, 96, 0, 1)},
+				ips: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv4(10, 96, 0, 1), gw},
 				dns: []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}})
 			return err
 		},
@@ -62,6 +63,11 @@ func (c *Cluster) makeCreds() (*creds, error) {
 		},
 		func() error {
 			return p.kubeconfig(cr.schedKubeconfig, c.APIServerURL, "scheduler", certSpec{cn: "system:kube-scheduler"})
+		},
+		func() error {
+			// The default ClusterRoleBinding system:node-proxier grants this user what
+			// kube-proxy reads.
+			return p.kubeconfig(cr.proxyKubeconfig, c.APIServerURL, "kube-proxy", certSpec{cn: "system:kube-proxy"})
 		},
 		func() error {
 			// The Node authorizer and NodeRestriction know the kubelet by this name and group.
@@ -111,9 +117,9 @@ func (c *Cluster) startEtcd(clientPort, peerPort int) error {
 func (c *Cluster) startAPIServer(cr *creds, etcdPort, port int) error {
 	return c.start("kube-apiserver", []string{
 		"--etcd-servers=http://127.0.0.1:" + itoa(etcdPort),
-		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port=" + itoa(port),
-		// A loopback address is no valid Endpoints entry: keep the reconciler from retrying.
-		"--endpoint-reconciler-type=none",
+		// The gateway: the kubernetes Service's endpoint (the lease reconciler keeps it), so
+		// pods reach the API server at its ClusterIP once kube-proxy routes it.
+		"--bind-address=" + c.Gateway, "--advertise-address=" + c.Gateway, "--secure-port=" + itoa(port),
 		"--cert-dir=" + c.path("apiserver"),
 		"--tls-cert-file=" + cr.apiserverCert, "--tls-private-key-file=" + cr.apiserverKey,
 		"--client-ca-file=" + c.CAFile,
@@ -158,7 +164,7 @@ func (c *Cluster) startContainerd() error {
 	if err := writeFile(cfg, []byte(containerdConfig(&c.State))); err != nil {
 		return err
 	}
-	conf, err := cniConfig(&c.State)
+	conf, err := cniConfig(&c.State, c.opts.ServiceRouting)
 	if err != nil {
 		return err
 	}

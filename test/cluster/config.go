@@ -66,7 +66,18 @@ disabled_plugins = ["io.containerd.snapshotter.v1.devmapper", "io.containerd.sna
 // cniConfig is the pod network: the run's bridge, host-local IPAM on its /24 (leases stored in
 // the run dir), no masquerading and no routes beyond the subnet, so a pod can reach the other
 // pods and the host's gateway address (where Vault listens) and nothing else.
-func cniConfig(s *State) ([]byte, error) {
+//
+// With serviceRouting pods also get a route to the ClusterIP range through the gateway, where
+// kube-proxy's rules translate it; still nothing beyond the machine.
+func cniConfig(s *State, serviceRouting bool) ([]byte, error) {
+	ipam := map[string]any{
+		"type":    "host-local",
+		"ranges":  [][]map[string]string{{{"subnet": s.Subnet, "gateway": s.Gateway}}},
+		"dataDir": s.path("cni", "ipam"),
+	}
+	if serviceRouting {
+		ipam["routes"] = []map[string]string{{"dst": ServiceCIDR, "gw": s.Gateway}}
+	}
 	return json.MarshalIndent(map[string]any{
 		"cniVersion": "1.0.0",
 		"name":       "vi" + s.ID,
@@ -76,11 +87,7 @@ func cniConfig(s *State) ([]byte, error) {
 			"isGateway":   true,
 			"ipMasq":      false,
 			"hairpinMode": true,
-			"ipam": map[string]any{
-				"type":    "host-local",
-				"ranges":  [][]map[string]string{{{"subnet": s.Subnet, "gateway": s.Gateway}}},
-				"dataDir": s.path("cni", "ipam"),
-			},
+			"ipam":        ipam,
 		}},
 	}, "", "  ")
 }

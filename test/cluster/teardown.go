@@ -36,7 +36,10 @@ func teardown(s *State, base string, logf func(string, ...any)) error {
 	if p, ok := s.proc("kubelet"); ok && p.alive() {
 		deletePods(s, logf)
 	}
-	stopProcs(s, 10*time.Second, "kubelet")
+	stopProcs(s, 10*time.Second, "kubelet", "kube-proxy")
+	if _, ok := s.proc("kube-proxy"); ok {
+		cleanupKubeProxy(logf)
+	}
 	// Whatever the kubelet did not stop: every process in the run's cgroup tree.
 	for _, pid := range cgroupProcs(s.CgroupRoot) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)

@@ -112,7 +112,7 @@ func TestConfigsCarryTheHostWorkarounds(t *testing.T) {
 			IPAM   struct{ Routes []any }
 		}
 	}
-	b, _ = cniConfig(s)
+	b, _ = cniConfig(s, false)
 	if err := json.Unmarshal(b, &cni); err != nil {
 		t.Fatal(err)
 	}
