@@ -87,7 +87,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	vc, err := vault.New(cfg.Vault, cfg.Auth)
+	vc, err := vault.New(cfg)
 	if err != nil {
 		return fail(stderr, err)
 	}

@@ -127,7 +127,7 @@ func (r *Runner) store(key string, s *vault.Secret) {
 func (r *Runner) markExpired(ex expiry) {
 	if e := r.cache[ex.key]; e == ex.e {
 		e.stale = true
-		r.log.Info("lease ending, fetching the secret again", "path", e.s.Path, "err", errString(ex.err))
+		r.log.Info("lease ending, fetching the secret again", "path", e.s.Path, "reason", errString(ex.err))
 	}
 }
 

@@ -175,30 +175,37 @@ func (r *Runner) attempt(ctx context.Context) error {
 	return err
 }
 
-// loop keeps the files fresh until ctx ends.
+// loop keeps the files fresh until ctx ends. After a failure the next attempt waits for the
+// backoff delay even if events arrive meanwhile (they are only recorded), so no event stream
+// can drive requests to a failing Vault faster than the backoff.
 func (r *Runner) loop(ctx context.Context) error {
 	refresh := time.NewTicker(r.cfg.Refresh.Duration)
 	defer refresh.Stop()
 	var retry <-chan time.Time
 	for {
+		retrying := false
 		select {
 		case <-ctx.Done():
 			r.revoke()
 			return nil
 		case err := <-r.tokenDone:
-			r.log.Info("token renewal ended, logging in again", "err", errString(err))
+			r.log.Info("token renewal ended, logging in again", "reason", errString(err))
 			r.dropToken()
 		case ex := <-r.expired:
 			r.markExpired(ex)
 		case <-refresh.C:
 			r.markStatic()
 		case <-retry:
+			retrying = true
 		}
+		if retry != nil && !retrying {
+			continue
+		}
+		retry = nil
 		err := r.attempt(ctx)
 		switch {
 		case err == nil:
 			r.bo.Reset()
-			retry = nil
 		case ctx.Err() == nil:
 			d := r.bo.Next()
 			retry = time.After(d)

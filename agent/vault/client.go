@@ -27,38 +27,44 @@ type APIClient struct {
 	ttl       time.Duration // of the current token; 0 = does not expire
 	renewable bool
 
-	kv kvCache
+	kv      kvCache
+	backoff contract.Backoff // between renewal retries
 }
 
 var _ Client = (*APIClient)(nil)
 
-// New builds a client from the agent config. Empty fields fall back to the VAULT_* environment
-// (address, CA, client cert, namespace, ...), as every Vault client does. A VAULT_TOKEN in the
-// environment is ignored: the agent only uses tokens it logged in for (or was handed over).
-func New(v contract.Vault, auth contract.Auth) (*APIClient, error) {
-	cfg := api.DefaultConfig()
-	if cfg.Error != nil {
-		return nil, fmt.Errorf("reading VAULT_* environment: %w", cfg.Error)
+// New builds a client from the agent config: cfg.Vault, cfg.Auth, cfg.Backoff (renewal
+// retries; zero means the contract defaults) and the response size limit. Empty Vault fields
+// fall back to the VAULT_* environment (address, CA, client cert, namespace, ...), as every
+// Vault client does. A VAULT_TOKEN in the environment is ignored: the agent only uses tokens it
+// logged in for (or was handed over).
+func New(cfg *contract.Config) (*APIClient, error) {
+	v, auth := cfg.Vault, cfg.Auth
+	ac := api.DefaultConfig()
+	if ac.Error != nil {
+		return nil, fmt.Errorf("reading VAULT_* environment: %w", ac.Error)
 	}
-	if os.Getenv(api.EnvVaultMaxRetries) == "" {
-		cfg.MaxRetries = 0
-	}
+	// No retries inside the API client, even with VAULT_MAX_RETRIES: every retry goes through
+	// the agent's own backoff.
+	ac.MaxRetries = 0
 	if os.Getenv(api.EnvVaultClientTimeout) == "" {
-		cfg.Timeout = requestTimeout
+		ac.Timeout = requestTimeout
 	}
 	if v.Address != "" {
-		cfg.Address = v.Address
+		ac.Address = v.Address
 	}
 	tls := &api.TLSConfig{
 		CACert: v.CACertFile, CACertBytes: []byte(v.CACert),
 		ClientCert: v.ClientCert, ClientKey: v.ClientKey, TLSServerName: v.ServerName,
 	}
 	if v.CACert != "" || v.CACertFile != "" || v.ClientCert != "" || v.ClientKey != "" || v.ServerName != "" {
-		if err := cfg.ConfigureTLS(tls); err != nil {
+		if err := ac.ConfigureTLS(tls); err != nil {
 			return nil, fmt.Errorf("configuring Vault TLS: %w", err)
 		}
 	}
-	c, err := api.NewClient(cfg)
+	// After ConfigureTLS, which needs the *http.Transport itself.
+	ac.HttpClient.Transport = &limitTransport{next: ac.HttpClient.Transport, max: cfg.SecretBytesLimit()}
+	c, err := api.NewClient(ac)
 	if err != nil {
 		return nil, fmt.Errorf("creating Vault client: %w", err)
 	}
@@ -66,7 +72,11 @@ func New(v contract.Vault, auth contract.Auth) (*APIClient, error) {
 	if v.Namespace != "" {
 		c.SetNamespace(v.Namespace)
 	}
-	return &APIClient{c: c, auth: auth}, nil
+	bo := cfg.Backoff
+	if bo.Min.Duration <= 0 || bo.Max.Duration < bo.Min.Duration {
+		bo = contract.Backoff{Min: contract.Duration{Duration: contract.DefaultBackoffMin}, Max: contract.Duration{Duration: contract.DefaultBackoffMax}}
+	}
+	return &APIClient{c: c, auth: auth, backoff: bo}, nil
 }
 
 // Login implements Client. Kubernetes auth builds a fresh KubernetesAuth per login, because it
@@ -188,6 +198,11 @@ func wrap(op, path string, err error) error {
 	var re *api.ResponseError
 	if errors.As(err, &re) {
 		return &Error{Op: op, Path: path, Status: re.StatusCode, Errors: re.Errors}
+	}
+	var tl *TooLargeError
+	if errors.As(err, &tl) {
+		// Without the URL error around it, which repeats the path as a URL.
+		return &Error{Op: op, Path: path, Err: tl}
 	}
 	return &Error{Op: op, Path: path, Err: err}
 }

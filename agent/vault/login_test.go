@@ -31,7 +31,7 @@ func TestKubernetesLoginRereadsTokenFile(t *testing.T) {
 	defer srv.Close()
 	jwt := filepath.Join(t.TempDir(), "token")
 	_ = os.WriteFile(jwt, []byte("jwt-1"), 0o600)
-	c, err := New(contract.Vault{Address: srv.URL}, contract.Auth{Path: "auth/k8s-prod", Role: "app", TokenFile: jwt})
+	c, err := New(&contract.Config{Vault: contract.Vault{Address: srv.URL}, Auth: contract.Auth{Path: "auth/k8s-prod", Role: "app", TokenFile: jwt}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,12 +61,12 @@ func TestLoginErrorsNameThePath(t *testing.T) {
 	defer srv.Close()
 	jwt := filepath.Join(t.TempDir(), "token")
 	_ = os.WriteFile(jwt, []byte("jwt"), 0o600)
-	c, _ := New(contract.Vault{Address: srv.URL}, contract.Auth{Path: "auth/kubernetes", Role: "app", TokenFile: jwt})
+	c, _ := New(&contract.Config{Vault: contract.Vault{Address: srv.URL}, Auth: contract.Auth{Path: "auth/kubernetes", Role: "app", TokenFile: jwt}})
 	err := c.Login(context.Background())
 	if err == nil || err.Error() != "login auth/kubernetes/login: Vault answered 403: permission denied" {
 		t.Errorf("err = %v", err)
 	}
-	c, _ = New(contract.Vault{Address: srv.URL}, contract.Auth{Path: "auth/kubernetes", Role: "app", TokenFile: "/nonexistent"})
+	c, _ = New(&contract.Config{Vault: contract.Vault{Address: srv.URL}, Auth: contract.Auth{Path: "auth/kubernetes", Role: "app", TokenFile: "/nonexistent"}})
 	if err := c.Login(context.Background()); err == nil || StatusOf(err) != 0 {
 		t.Errorf("missing token file: %v", err)
 	}

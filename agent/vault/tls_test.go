@@ -27,7 +27,7 @@ func TestTLSFromConfig(t *testing.T) {
 	_ = os.WriteFile(caFile, []byte(caPEM), 0o600)
 	read := func(v contract.Vault) error {
 		v.Address = srv.URL
-		c, err := New(v, contract.Auth{})
+		c, err := New(&contract.Config{Vault: v})
 		if err != nil {
 			return err
 		}

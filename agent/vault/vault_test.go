@@ -64,7 +64,7 @@ func TestKVDetectionRewritesAndCaches(t *testing.T) {
 		"db/":     `{"data":{"path":"db/","type":"database"}}`,
 	}, &n)
 	defer srv.Close()
-	c, err := New(contract.Vault{Address: srv.URL}, contract.Auth{})
+	c, err := New(&contract.Config{Vault: contract.Vault{Address: srv.URL}})
 	if err != nil {
 		t.Fatal(err)
 	}

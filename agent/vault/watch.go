@@ -2,25 +2,64 @@ package vault
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
 
-	"github.com/hashicorp/vault/api"
+	"github.com/vault-injector/vault-injector/agent/backoff"
 )
 
-// WatchToken implements Client with the API's LifetimeWatcher: it renews the token and, once
-// renewal cannot extend it any more (max TTL, revoked, Vault gone until the grace period),
-// reports on the channel so the caller logs in again.
+// The agent renews tokens and leases itself instead of with the API's LifetimeWatcher: with
+// RenewBehaviorIgnoreErrors its retry after a failed renewal does not back off
+// (hashicorp/vault#28611), and one agent sent 13505 renew-self requests in 25 s to a Vault
+// answering 500. Here every retry waits for the agent's own backoff (config backoff.min/max),
+// and the watch ends with an EndError that says why.
+
+// EndError is what WatchToken and WatchLease report when they stop: the reason, and the last
+// renewal error if renewal failed rather than reached its limit.
+type EndError struct {
+	Kind   string // "token" or "lease"
+	Reason string
+	Err    error
+}
+
+func (e *EndError) Error() string {
+	if e.Err == nil {
+		return e.Kind + " renewal ended: " + e.Reason
+	}
+	return fmt.Sprintf("%s renewal ended: %s: %v", e.Kind, e.Reason, e.Err)
+}
+
+func (e *EndError) Unwrap() error { return e.Err }
+
+// WatchToken implements Client: it renews the token and, once renewal cannot extend it any
+// more (max TTL, revoked, Vault failing until the grace period), reports on the channel so the
+// caller logs in again.
 func (a *APIClient) WatchToken(ctx context.Context, renewed func()) <-chan error {
 	a.mu.Lock()
-	ttl, renewable := a.ttl, a.renewable
+	ttl, renewable, token := a.ttl, a.renewable, a.c.Token()
 	a.mu.Unlock()
 	if ttl <= 0 {
-		// Root-like tokens never expire; a watcher would return at once and loop logins.
+		// Root-like tokens never expire; a watch would end at once and loop logins.
 		return make(chan error)
 	}
-	s := &api.Secret{Auth: &api.SecretAuth{
-		ClientToken: a.c.Token(), LeaseDuration: int(ttl.Seconds()), Renewable: renewable,
-	}}
-	return a.watch(ctx, s, renewed)
+	inc := int(ttl.Seconds())
+	return a.watch(ctx, lifetime{kind: "token", ttl: ttl, renewable: renewable,
+		renew: func(ctx context.Context) (time.Duration, bool, error) {
+			c, err := a.c.CloneWithHeaders()
+			if err != nil {
+				return 0, false, err
+			}
+			c.SetToken(token) // the token being watched, even if a login replaced it meanwhile
+			s, err := c.Auth().Token().RenewSelfWithContext(ctx, inc)
+			if err != nil {
+				return 0, false, wrap("renew-self", "auth/token/renew-self", err)
+			}
+			if s == nil || s.Auth == nil {
+				return 0, false, &Error{Op: "renew-self", Path: "auth/token/renew-self", Status: 200, Errors: []string{"no auth in the answer"}}
+			}
+			return time.Duration(s.Auth.LeaseDuration) * time.Second, s.Auth.Renewable, nil
+		}}, renewed)
 }
 
 // WatchLease implements Client. Non-renewable leases (pki with generate_lease, for example)
@@ -30,32 +69,109 @@ func (a *APIClient) WatchLease(ctx context.Context, s *Secret, renewed func()) <
 	if !s.Leased() {
 		return make(chan error)
 	}
-	return a.watch(ctx, &api.Secret{LeaseID: s.LeaseID, LeaseDuration: s.LeaseDuration, Renewable: s.Renewable}, renewed)
+	id, inc := s.LeaseID, s.LeaseDuration
+	return a.watch(ctx, lifetime{kind: "lease", ttl: s.TTL(), renewable: s.Renewable,
+		renew: func(ctx context.Context) (time.Duration, bool, error) {
+			r, err := a.c.Sys().RenewWithContext(ctx, id, inc)
+			if err != nil {
+				return 0, false, wrap("renew", "sys/leases/renew", err)
+			}
+			if r == nil {
+				return 0, false, &Error{Op: "renew", Path: "sys/leases/renew", Status: 204, Errors: []string{"Vault returned no lease"}}
+			}
+			return time.Duration(r.LeaseDuration) * time.Second, r.Renewable, nil
+		}}, renewed)
 }
 
-func (a *APIClient) watch(ctx context.Context, s *api.Secret, renewed func()) <-chan error {
+// lifetime is a token or lease to keep alive: its TTL when issued and how to renew it.
+type lifetime struct {
+	kind      string
+	ttl       time.Duration
+	renewable bool
+	renew     func(ctx context.Context) (ttl time.Duration, renewable bool, err error)
+}
+
+func (a *APIClient) watch(ctx context.Context, l lifetime, renewed func()) <-chan error {
 	out := make(chan error, 1)
-	w, err := a.c.NewLifetimeWatcher(&api.LifetimeWatcherInput{Secret: s, RenewBehavior: api.RenewBehaviorIgnoreErrors})
-	if err != nil {
-		out <- err
-		return out
-	}
-	go w.Start()
+	bo := backoff.Backoff{Min: a.backoff.Min.Duration, Max: a.backoff.Max.Duration}
 	go func() {
-		defer w.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case err := <-w.DoneCh():
-				out <- err
-				return
-			case <-w.RenewCh():
-				if renewed != nil {
-					renewed()
-				}
-			}
+		if err := keepAlive(ctx, l, &bo, renewed); ctx.Err() == nil {
+			out <- err
 		}
 	}()
 	return out
+}
+
+// keepAlive renews at 2/3 of the remaining TTL and returns when renewal can no longer help:
+// in the grace period (the last 10-20% of the first TTL), which leaves time to log in again or
+// fetch the secret again before the old one ends. A failed renewal is retried after the next
+// backoff delay; a refusal (4xx: revoked, unknown lease) ends the watch at once.
+func keepAlive(ctx context.Context, l lifetime, bo *backoff.Backoff, renewed func()) error {
+	grace := l.ttl/10 + rand.N(l.ttl/10+1)
+	expiry := time.Now().Add(l.ttl)
+	renewable := l.renewable
+	var lastErr error
+	for {
+		next := time.Until(expiry) * 2 / 3
+		if lastErr != nil {
+			next = bo.Next()
+		}
+		end := time.Until(expiry) - grace
+		if !renewable || next >= end {
+			if err := sleep(ctx, end); err != nil {
+				return err
+			}
+			return &EndError{Kind: l.kind, Reason: endReason(renewable, lastErr), Err: lastErr}
+		}
+		if err := sleep(ctx, next); err != nil {
+			return err
+		}
+		ttl, ok, err := l.renew(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil && permanent(err):
+			return &EndError{Kind: l.kind, Reason: "Vault refused the renewal", Err: err}
+		case err != nil:
+			lastErr = err
+			continue
+		}
+		lastErr = nil
+		bo.Reset()
+		if renewed != nil {
+			renewed()
+		}
+		expiry, renewable = time.Now().Add(ttl), ok && ttl > 0
+	}
+}
+
+func endReason(renewable bool, lastErr error) string {
+	switch {
+	case lastErr != nil:
+		return "renewal kept failing until the grace period before expiry"
+	case !renewable:
+		return "not renewable, expiring"
+	}
+	return "the maximum TTL is reached"
+}
+
+// permanent reports a renewal Vault refused (revoked token, unknown or non-renewable lease):
+// retrying cannot help. Server errors, rate limits and transport errors are retried.
+func permanent(err error) bool {
+	s := StatusOf(err)
+	return s >= 400 && s < 500 && s != 429 && s != 412
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

@@ -1,0 +1,122 @@
+package vault
+
+import (
+	"context"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vault-injector/vault-injector/agent/vault/fakehttp"
+	"github.com/vault-injector/vault-injector/contract"
+)
+
+// maxRetries bounds the requests an exponential backoff from min to max allows in d: the
+// doubling steps, then one per max/2 at worst (equal jitter draws from [max/2, max]), plus the
+// first attempt and one for timer slack.
+func maxRetries(d, min, max time.Duration) int {
+	return int(math.Ceil(math.Log2(float64(max)/float64(min)))) + int(d/(max/2)) + 2
+}
+
+func tokenClient(t *testing.T, srv *fakehttp.Server, bo contract.Backoff) *APIClient {
+	t.Helper()
+	tok := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tok, []byte("hvs.test"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(&contract.Config{Vault: contract.Vault{Address: srv.URL},
+		Auth: contract.Auth{Method: contract.AuthToken, TokenFile: tok}, Backoff: bo})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Login(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestRenewalFailuresBackOff is the renewal storm: renew-self answers 500, and the retries
+// must follow the configured backoff (here scaled down: 5-40 ms instead of 500 ms-30 s), then
+// the watch ends in the grace period with a reason, instead of thousands of requests and
+// "err":"".
+func TestRenewalFailuresBackOff(t *testing.T) {
+	srv := fakehttp.Start(2)
+	t.Cleanup(srv.Close)
+	srv.Fail(fakehttp.RenewSelf, 500)
+	min, max := 5*time.Millisecond, 40*time.Millisecond
+	c := tokenClient(t, srv, contract.Backoff{Min: contract.Duration{Duration: min}, Max: contract.Duration{Duration: max}})
+
+	start := time.Now()
+	var err error
+	select {
+	case err = <-c.WatchToken(context.Background(), nil):
+	case <-time.After(5 * time.Second):
+		t.Fatal("the watch did not end before the token expired")
+	}
+	took := time.Since(start)
+	if took > 2*time.Second {
+		t.Errorf("ended after %v, after the token's 2 s TTL", took)
+	}
+	// The first renewal is due at 2/3 of the TTL; every request after it is a retry.
+	retrying := took - 4*time.Second/3
+	if n, bound := srv.Count(fakehttp.RenewSelf), maxRetries(retrying, min, max); n > bound || n < 2 {
+		t.Errorf("%d renew-self requests in %v of retries; backoff %v-%v allows at most %d", n, retrying, min, max, bound)
+	}
+	var end *EndError
+	if !errors.As(err, &end) || end.Err == nil || !HasStatus(err, 500) ||
+		!strings.Contains(err.Error(), "renewal kept failing") || !strings.Contains(err.Error(), "injected failure 500") {
+		t.Errorf("the watch ended with %v; want the reason and the last renewal error", err)
+	}
+}
+
+func TestLeaseRenewalFailuresBackOff(t *testing.T) {
+	srv := fakehttp.Start(0)
+	t.Cleanup(srv.Close)
+	srv.Fail(fakehttp.RenewLease, 503)
+	min, max := 5*time.Millisecond, 40*time.Millisecond
+	c := tokenClient(t, srv, contract.Backoff{Min: contract.Duration{Duration: min}, Max: contract.Duration{Duration: max}})
+	start := time.Now()
+	err := <-c.WatchLease(context.Background(), &Secret{LeaseID: "db/creds/app/1", LeaseDuration: 2, Renewable: true}, nil)
+	retrying := time.Since(start) - 4*time.Second/3
+	if n, bound := srv.Count(fakehttp.RenewLease), maxRetries(retrying, min, max); n > bound || n < 2 {
+		t.Errorf("%d lease renewals in %v of retries; at most %d allowed", n, retrying, bound)
+	}
+	if !HasStatus(err, 503) {
+		t.Errorf("the watch ended with %v", err)
+	}
+}
+
+// A refusal (revoked token) ends the watch at once: no retries against a 403.
+func TestRenewalRefusedEndsAtOnce(t *testing.T) {
+	srv := fakehttp.Start(1)
+	t.Cleanup(srv.Close)
+	srv.Fail(fakehttp.RenewSelf, 403)
+	c := tokenClient(t, srv, contract.Backoff{})
+	err := <-c.WatchToken(context.Background(), nil)
+	if n := srv.Count(fakehttp.RenewSelf); n != 1 || !strings.Contains(err.Error(), "Vault refused the renewal") {
+		t.Errorf("%d renewals, ended with %v", n, err)
+	}
+}
+
+// A renewable token is renewed at 2/3 of its TTL, and renewed() is told.
+func TestRenewalSucceeds(t *testing.T) {
+	srv := fakehttp.Start(1)
+	t.Cleanup(srv.Close)
+	c := tokenClient(t, srv, contract.Backoff{})
+	renewed := make(chan struct{}, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := c.WatchToken(ctx, func() { renewed <- struct{}{} })
+	for range 2 {
+		select {
+		case <-renewed:
+		case err := <-done:
+			t.Fatalf("the watch ended: %v", err)
+		case <-time.After(3 * time.Second):
+			t.Fatal("no renewal")
+		}
+	}
+	cancel()
+}
