@@ -2,7 +2,6 @@ package render
 
 import (
 	"encoding/base64"
-	"fmt"
 	"strings"
 	"text/template"
 
@@ -16,7 +15,7 @@ func funcs(src Source) template.FuncMap {
 	return template.FuncMap{
 		"secret": func(path string, args ...string) (*vault.Secret, error) {
 			if src == nil {
-				return nil, fmt.Errorf("secret %q: no source", path)
+				return nil, safef("secret: no source at parse time")
 			}
 			data, err := writeArgs(args)
 			if err != nil {
@@ -51,10 +50,11 @@ func writeArgs(args []string) (map[string]any, error) {
 		return nil, nil
 	}
 	data := make(map[string]any, len(args))
-	for _, a := range args {
+	for i, a := range args {
 		k, v, ok := strings.Cut(a, "=")
 		if !ok || k == "" {
-			return nil, fmt.Errorf("secret argument %q is not key=value", a)
+			// Not the argument itself: a template may build it from secret values.
+			return nil, safef("secret argument %d is not key=value", i+1)
 		}
 		data[k] = v
 	}
@@ -71,7 +71,7 @@ func decoder(enc *base64.Encoding) func(string) (string, error) {
 		b, err := enc.DecodeString(s)
 		if err != nil {
 			// The input may be a secret: say what failed, not what was given.
-			return "", fmt.Errorf("base64 decoding failed at byte %d", len(s))
+			return "", safef("base64 decoding failed (input of %d bytes)", len(s))
 		}
 		return string(b), nil
 	}

@@ -9,9 +9,11 @@ import (
 )
 
 // FuzzRender feeds arbitrary templates, formats and secret data (all user- or Vault-controlled
-// input) through Compile and Render: any result is fine except a panic or an oversized output.
+// input) through Compile and Render: any result is fine except a panic, an oversized output, or
+// an error that holds a secret value (the sentinel, unless the template spells it itself).
 // Run longer with: go test -fuzz FuzzRender ./agent/render
 func FuzzRender(f *testing.F) {
+	f.Add(`{{ range .Data.data.zz }}{{ end }}{{ eq .Data.data .Data.data }}`, "raw:zz", `{}`)
 	f.Add(`{{ with secret "secret/app" }}{{ .Data.data.user }}{{ end }}`, "json", `{"data":{"user":"a"}}`)
 	f.Add(`{{ range $k, $v := .Data }}{{ envKey $k }}={{ shellQuote $v }}{{ end }}`, "env", `{"a-b":1,"c":[1,2]}`)
 	f.Add(`{{ .Data | toYAML }}{{ .Data | toJSONPretty }}`, "yaml", `{"n":null,"f":1.5}`)
@@ -21,9 +23,10 @@ func FuzzRender(f *testing.F) {
 		var values map[string]any
 		dec := json.NewDecoder(strings.NewReader(data))
 		dec.UseNumber() // as the Vault client decodes
-		if dec.Decode(&values) != nil {
+		if dec.Decode(&values) != nil || values == nil {
 			values = map[string]any{"k": data}
 		}
+		values[sentinelKey] = sentinel
 		src := &mapSource{secrets: testSource().secrets}
 		src.secrets["fuzz"] = kv2(values)
 		for _, s := range []contract.Secret{
@@ -38,9 +41,14 @@ func FuzzRender(f *testing.F) {
 			if err == nil && len(out) > MaxOutput {
 				t.Fatalf("output of %d bytes exceeds MaxOutput", len(out))
 			}
+			if err != nil && strings.Contains(err.Error(), "SNTNL") && !strings.Contains(tmpl+format, "SNTNL") {
+				t.Fatalf("error holds a secret value: %v", err)
+			}
 		}
 		if _, err := Format(contract.FormatEnv, values); err == nil {
 			_, _ = Format(contract.FormatYAML, values)
 		}
 	})
 }
+
+const sentinelKey, sentinel = "zz", "x-SNTNL-41"

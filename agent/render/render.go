@@ -103,7 +103,7 @@ func (it *Item) execute(src Source) ([]byte, error) {
 	dot := &lazySecret{fetch: func() (*vault.Secret, error) { return src.Secret(it.cfg.Path, nil) }}
 	out := &limitedBuffer{max: MaxOutput}
 	if err := t.Execute(out, dot); err != nil {
-		return nil, err
+		return nil, cleanExecError(err)
 	}
 	return out.Bytes(), nil
 }
@@ -208,7 +208,7 @@ type limitedBuffer struct {
 
 func (b *limitedBuffer) Write(p []byte) (int, error) {
 	if b.Len()+len(p) > b.max {
-		return 0, fmt.Errorf("output is larger than %d bytes", b.max)
+		return 0, safef("output is larger than %d bytes", b.max)
 	}
 	return b.Buffer.Write(p)
 }

@@ -158,7 +158,7 @@ func TestTemplateErrorsNameSecretAndLine(t *testing.T) {
 		{"missing key", "line1\n{{ with secret \"secret/app\" }}{{ .Data.data.nokey }}{{ end }}", []string{`secret "tpl"`, "tpl:2:", `"nokey"`}},
 		{"missing key on dot", "a\nb\n{{ .Data.nope }}", []string{"tpl:3:", `"nope"`}},
 		{"vault error", "{{ with secret \"secret/denied\" }}{{ end }}", []string{"tpl:1:", "secret/denied", "403", "permission denied"}},
-		{"bad write arg", `{{ secret "pki/issue/x" "nokv" }}`, []string{`"nokv" is not key=value`}},
+		{"bad write arg", `{{ secret "pki/issue/x" "nokv" }}`, []string{`secret argument 1 is not key=value`}},
 		{"bad base64", `{{ "%%%" | base64Decode }}`, []string{"base64"}},
 		{"output limit", `{{ range 100000000 }}xxxxxxxxxxxxxxxxxxxxxx{{ end }}`, []string{"larger than"}},
 	}
