@@ -36,14 +36,15 @@ func main() {
 	counts := flag.String("secrets", "1,10,100", "secret counts to measure")
 	runs := flag.Int("runs", 5, "agent starts per secret count")
 	steady := flag.Duration("steady", 3*time.Second, "how long to watch memory after the first render")
+	huge := flag.Int("huge", 100, "size in MiB of the oversized Vault answer to measure memory against (0: skip)")
 	flag.Parse()
-	if err := bench(*counts, *runs, *steady); err != nil {
+	if err := bench(*counts, *runs, *steady, *huge); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func bench(counts string, runs int, steady time.Duration) error {
+func bench(counts string, runs int, steady time.Duration, huge int) error {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "agent-bench-")
 	if err != nil {
@@ -58,6 +59,15 @@ func bench(counts string, runs int, steady time.Duration) error {
 	if err != nil {
 		return err
 	}
+	fmt.Printf("agent binary (static, stripped): %.2f MB (%d bytes)\n", float64(st.Size())/1e6, st.Size())
+	if huge > 0 {
+		if err := benchHuge(bin, dir, huge, 4*time.Second); err != nil {
+			return err
+		}
+	}
+	if counts == "" {
+		return nil
+	}
 	vs, err := vaultserver.Start(ctx, vaultserver.Options{})
 	if err != nil {
 		return err
@@ -66,7 +76,7 @@ func bench(counts string, runs int, steady time.Duration) error {
 	if err := seed(ctx, vs, 100); err != nil {
 		return err
 	}
-	fmt.Printf("agent binary (static, stripped): %.2f MB (%d bytes)\n\n", float64(st.Size())/1e6, st.Size())
+	fmt.Println()
 	fmt.Println("| secrets | start→first render (median) | login→first render (median) | peak RSS (max) | steady RSS (max) |")
 	fmt.Println("|---|---|---|---|---|")
 	for _, f := range strings.Split(counts, ",") {

@@ -152,7 +152,7 @@ func (a *APIClient) Read(ctx context.Context, path string) (*Secret, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := a.c.Logical().ReadWithContext(ctx, readPath)
+	s, err := a.read(ctx, readPath)
 	if err != nil {
 		return nil, wrap("read", readPath, err)
 	}

@@ -1,9 +1,14 @@
 package vault
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+
+	"github.com/hashicorp/vault/api"
 )
 
 // TooLargeError is a Vault response over the configured limit (maxSecretBytes). The API client
@@ -58,3 +63,41 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 }
 
 func (b *limitedBody) Close() error { return b.rc.Close() }
+
+// read is Logical().ReadWithContext without api.ParseSecret, which copies the whole body into
+// two buffers before decoding it: the secret is decoded straight from the (limited) body.
+func (a *APIClient) read(ctx context.Context, path string) (*api.Secret, error) {
+	ctx, cancel := context.WithTimeout(ctx, a.c.ClientTimeout())
+	defer cancel()
+	resp, err := a.c.Logical().ReadRawWithContext(ctx, path)
+	if resp != nil {
+		defer resp.Body.Close()
+	}
+	if resp != nil && resp.StatusCode == http.StatusNotFound {
+		// As the API client: a 404 may still carry warnings or data (a deleted KV v2 version).
+		s, derr := decodeSecret(resp.Body)
+		if derr != nil || s == nil || (len(s.Warnings) == 0 && len(s.Data) == 0) {
+			return nil, derr
+		}
+		return s, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return decodeSecret(resp.Body)
+}
+
+// decodeSecret decodes one response, numbers as json.Number as the API client does; an empty
+// body is no secret.
+func decodeSecret(r io.Reader) (*api.Secret, error) {
+	var s api.Secret
+	dec := json.NewDecoder(r)
+	dec.UseNumber()
+	if err := dec.Decode(&s); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return &s, nil
+}
