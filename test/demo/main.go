@@ -24,9 +24,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
+	"github.com/vault-injector/vault-injector/contract"
 	"github.com/vault-injector/vault-injector/test/stack"
 	"github.com/vault-injector/vault-injector/test/testbin"
-	"github.com/vault-injector/vault-injector/contract"
 )
 
 const ns = "demo"

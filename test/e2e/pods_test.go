@@ -12,8 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
-	"github.com/vault-injector/vault-injector/test/stack"
 	"github.com/vault-injector/vault-injector/contract"
+	"github.com/vault-injector/vault-injector/test/stack"
 )
 
 // scenario gives a test its own namespace with the "app" service account that Vault's role

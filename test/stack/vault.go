@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/api"
-	authv1 "k8s.io/api/authentication/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -89,8 +89,8 @@ func (s *Stack) reviewerToken(ctx context.Context) (string, error) {
 	if _, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{}); ignoreExists(err) != nil {
 		return "", err
 	}
-	tr, err := cs.CoreV1().ServiceAccounts(reviewerNamespace).CreateToken(ctx, sa.Name, &authv1.TokenRequest{
-		Spec: authv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64((24 * time.Hour).Seconds()))},
+	tr, err := cs.CoreV1().ServiceAccounts(reviewerNamespace).CreateToken(ctx, sa.Name, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64((24 * time.Hour).Seconds()))},
 	}, metav1.CreateOptions{})
 	if err != nil {
 		return "", fmt.Errorf("token for the Vault reviewer: %w", err)

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/go-logr/logr"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // Main runs the package's tests with controller-runtime's global logger discarding everything,
@@ -14,6 +14,6 @@ import (
 // (its cert watcher, envtest) prints a stack trace after 30s that reads like a failure. Tests
 // that assert on log lines pass their own logger to the code under test.
 func Main(m *testing.M) {
-	ctrllog.SetLogger(logr.Discard())
+	logf.SetLogger(logr.Discard())
 	os.Exit(m.Run())
 }
