@@ -68,7 +68,7 @@ func TestServe(t *testing.T) {
 	}
 
 	m := get(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", metrics))
-	for _, w := range []string{`vault_injector_injections_total{mode="native-sidecar"} 1`, `controller_runtime_webhook_requests_total{code="200",webhook="/mutate"} 1`} {
+	for _, w := range []string{`vault_injector_injections_total{shape="native-sidecar"} 1`, `controller_runtime_webhook_requests_total{code="200",webhook="/mutate"} 1`} {
 		if !strings.Contains(m, w) {
 			t.Errorf("metrics lack %q", w)
 		}

@@ -14,8 +14,8 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		injections: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "vault_injector_injections_total", Help: "Pods injected, by mode.",
-		}, []string{"mode"}),
+			Name: "vault_injector_injections_total", Help: "Pods injected, by shape (native-sidecar, classic-sidecar, init-only).",
+		}, []string{"shape"}),
 		denials: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vault_injector_denials_total", Help: "Pods refused, by reason.",
 		}, []string{"reason"}),
@@ -27,6 +27,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-func (m *Metrics) inject(mode string) { m.injections.WithLabelValues(mode).Inc() }
+func (m *Metrics) inject(shape string) { m.injections.WithLabelValues(shape).Inc() }
 func (m *Metrics) deny(reason string) { m.denials.WithLabelValues(reason).Inc() }
 func (m *Metrics) skip(reason string) { m.skips.WithLabelValues(reason).Inc() }
