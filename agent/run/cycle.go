@@ -36,7 +36,12 @@ func (r *Runner) cycle(ctx context.Context) error {
 	var errs []error
 	for _, it := range r.items {
 		c := it.Config()
-		b, err := it.Render(src)
+		b, err := r.renderGuarded(ctx, it, src)
+		if stuck(err) {
+			// Its goroutine may still run and use the cache: nothing more this cycle.
+			r.m.Failures.WithLabelValues(c.Name).Inc()
+			return err
+		}
 		if err != nil {
 			r.m.Failures.WithLabelValues(c.Name).Inc()
 			errs = append(errs, err)
@@ -73,8 +78,9 @@ func (r *Runner) cycle(ctx context.Context) error {
 
 // source serves the renderer from the cache, fetching what is missing or stale.
 type source struct {
-	r   *Runner
-	ctx context.Context
+	r     *Runner
+	ctx   context.Context
+	clock *fetchClock // time spent on Vault, excluded from the render's budget
 }
 
 func (s *source) Secret(path string, data map[string]any) (*vault.Secret, error) {
@@ -88,6 +94,10 @@ func (s *source) Secret(path string, data map[string]any) (*vault.Secret, error)
 	}
 	var sec *vault.Secret
 	var err error
+	if s.clock != nil {
+		s.clock.begin()
+		defer s.clock.end()
+	}
 	if data == nil {
 		sec, err = s.r.vc.Read(s.ctx, path)
 	} else {

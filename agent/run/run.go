@@ -100,6 +100,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err := r.firstRender(ctx); err != nil {
 		stopWatchers()
 		r.revoke()
+		if fatal(err) {
+			return err
+		}
 		return nil
 	}
 	r.ready()
@@ -138,6 +141,9 @@ func (r *Runner) firstRender(ctx context.Context) error {
 			r.bo.Reset()
 			return nil
 		}
+		if stuck(err) {
+			return err
+		}
 		if ctx.Err() != nil {
 			return firstNonNil(last, err)
 		}
@@ -150,6 +156,19 @@ func (r *Runner) firstRender(ctx context.Context) error {
 		case <-time.After(d):
 		}
 	}
+}
+
+// stuck reports a render abandoned by the watchdog or by the end of ctx: its goroutine may
+// still be running, so the runner must not render again.
+func stuck(err error) bool {
+	var ae *AbandonedError
+	return fatal(err) || errors.As(err, &ae)
+}
+
+// fatal reports an error that ends the agent even as a sidecar.
+func fatal(err error) bool {
+	var te *RenderTimeoutError
+	return errors.As(err, &te)
 }
 
 func firstNonNil(a, b error) error {
@@ -206,6 +225,9 @@ func (r *Runner) loop(ctx context.Context) error {
 		switch {
 		case err == nil:
 			r.bo.Reset()
+		case fatal(err):
+			r.revoke()
+			return err
 		case ctx.Err() == nil:
 			d := r.bo.Next()
 			retry = time.After(d)

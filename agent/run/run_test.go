@@ -244,3 +244,18 @@ func TestBrokenTemplateFailsAtStart(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// The render budget counts the template's own time, not Vault's: a slow Vault is retried with
+// backoff, it does not make the agent exit.
+func TestRenderBudgetExcludesVaultTime(t *testing.T) {
+	h := &harness{cfg: testConfig(t), f: testVault()}
+	h.cfg.RenderTimeout = dur(50 * time.Millisecond)
+	h.cfg.Secrets[1].Template = `{{ .Data.data.k }}{{ with secret "secret/app" }}{{ .Data.data.k }}{{ end }}`
+	h.f.Delay(80 * time.Millisecond)
+	if err := newRunner(t, h, true).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !fileIs(h.cfg, "app.json", "v1v1")() {
+		t.Error("not rendered")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"sync"
+	"time"
 
 	"github.com/vault-injector/vault-injector/agent/vault"
 )
@@ -25,6 +26,7 @@ type Client struct {
 	tokenDone chan error
 	leaseDone map[string]chan error
 	serial    int
+	delay     time.Duration
 }
 
 var _ vault.Client = (*Client)(nil)
@@ -49,6 +51,13 @@ func (c *Client) Fail(path string, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.errs[path] = err
+}
+
+// Delay makes every read take d (a slow Vault).
+func (c *Client) Delay(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.delay = d
 }
 
 // FailLogin makes logins fail with err (nil clears it).
@@ -135,6 +144,10 @@ func (c *Client) Token() string {
 func (c *Client) LookupSelf(ctx context.Context) error { return c.UseToken(ctx, c.Token()) }
 
 func (c *Client) Read(ctx context.Context, path string) (*vault.Secret, error) {
+	c.mu.Lock()
+	d := c.delay
+	c.mu.Unlock()
+	time.Sleep(d)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.reads[path]++
