@@ -15,7 +15,12 @@ import (
 // agentConfig writes a config for the agent against srv with token auth and returns its path.
 func agentConfig(t *testing.T, srv *fakehttp.Server, edit func(*contract.Config)) string {
 	t.Helper()
-	dir := t.TempDir()
+	return agentConfigIn(t, t.TempDir(), srv, edit)
+}
+
+// agentConfigIn is agentConfig with the token, config and secrets dir under dir.
+func agentConfigIn(t *testing.T, dir string, srv *fakehttp.Server, edit func(*contract.Config)) string {
+	t.Helper()
 	tok := filepath.Join(dir, "token")
 	if err := os.WriteFile(tok, []byte("hvs.test"), 0o600); err != nil {
 		t.Fatal(err)

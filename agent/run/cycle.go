@@ -2,6 +2,8 @@ package run
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -58,7 +60,7 @@ func (r *Runner) cycle(ctx context.Context) error {
 	if len(errs) > 0 && !r.rendered {
 		return errJoinOneLine(errs)
 	}
-	changed, err := r.w.Write(files)
+	changed, err := r.publish(files)
 	if err != nil {
 		return fmt.Errorf("writing files in %s: %w", r.cfg.SecretsDir, err)
 	}
@@ -74,6 +76,35 @@ func (r *Runner) cycle(ctx context.Context) error {
 		r.log.Info("secrets written", "files", len(files), "dir", r.cfg.SecretsDir)
 	}
 	return errJoinOneLine(errs)
+}
+
+// publish writes files unless they are the set this agent last published, compared by a hash
+// kept in memory: the writer's own check re-reads the published files, which fails when their
+// perms deny the owner read (0044), so every refresh published a new generation.
+func (r *Runner) publish(files []writer.File) (bool, error) {
+	sum := setHash(files)
+	if r.published && sum == r.written {
+		return false, nil
+	}
+	changed, err := r.w.Write(files)
+	// After an error, whatever is on disk is unknown: the next cycle writes again.
+	r.written, r.published = sum, err == nil
+	return changed, err
+}
+
+// setHash identifies a file set: paths, modes and contents, in order.
+func setHash(files []writer.File) [sha256.Size]byte {
+	h := sha256.New()
+	for _, f := range files {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(f.Data)))
+		fmt.Fprintf(h, "%s\x00%o\x00", f.Path, f.Mode)
+		h.Write(n[:])
+		h.Write(f.Data)
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
 }
 
 // source serves the renderer from the cache, fetching what is missing or stale.

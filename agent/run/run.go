@@ -49,6 +49,9 @@ type Runner struct {
 	lastGood map[string][]byte
 	rendered bool // a complete set has been published
 
+	written   [32]byte // hash of the set last published by this process
+	published bool     // written is valid
+
 	tokenOK, hadToken, handoverTried bool
 	tokenDone                        <-chan error
 	tokenCancel                      context.CancelFunc
