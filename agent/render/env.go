@@ -17,9 +17,41 @@ func envFile(values map[string]any) ([]byte, error) {
 			return nil, fmt.Errorf("format env: keys %q and %q both become %s", prev, k, ek)
 		}
 		seen[ek] = k
+		if reservedEnv(ek) {
+			return nil, fmt.Errorf("format env: key %q becomes %s, which sourcing the file would set in the app's shell, replacing what the shell or the dynamic loader relies on; rename the key in Vault, or use a template", k, ek)
+		}
 		fmt.Fprintf(&b, "%s=%s\n", ek, shellQuote(scalar(values[k])))
 	}
 	return []byte(b.String()), nil
+}
+
+// ReservedEnv and ReservedEnvPrefixes are the variables the env format refuses to set: sourcing
+// `PATH='…'` or `LD_PRELOAD='…'` from a secret would break or hijack the app's shell and every
+// program it starts (search paths, the dynamic loader and libc, shell parsing and startup
+// files, prompts that the shell expands, bash's read-only variables). Names common as secret
+// keys whose clobbering is harmless (USER, HOSTNAME, PWD) are not on it. The list is in
+// agent/README.md.
+var (
+	ReservedEnv = []string{
+		"PATH", "HOME", "IFS", "ENV", "CDPATH", "SHELL", "SHELLOPTS", "BASHOPTS", "PS1", "PS2", "PS3",
+		"PS4", "PROMPT_COMMAND", "OPTIND", "OPTARG", "UID", "EUID", "PPID", "TMPDIR",
+		"GLIBC_TUNABLES", "GCONV_PATH", "LOCPATH", "NLSPATH", "HOSTALIASES", "RESOLV_HOST_CONF",
+	}
+	ReservedEnvPrefixes = []string{"LD_", "DYLD_", "BASH_"}
+)
+
+func reservedEnv(name string) bool {
+	for _, r := range ReservedEnv {
+		if name == r {
+			return true
+		}
+	}
+	for _, p := range ReservedEnvPrefixes {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // envKey makes a shell variable name: "db-password" -> "DB_PASSWORD", "1x" -> "_1X".
