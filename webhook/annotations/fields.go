@@ -62,6 +62,9 @@ var secretFields = map[string]secretField{
 		if strings.TrimSpace(v) == "" {
 			return errEmpty
 		}
+		if err := checkTemplateCost(v); err != nil {
+			return err
+		}
 		if err := checkTemplate(v); err != nil {
 			return err
 		}
@@ -76,6 +79,9 @@ var secretFields = map[string]secretField{
 		return nil
 	},
 	contract.AnnotationFilePrefix: func(s *Secret, v string) error {
+		if err := checkFileName(v); err != nil {
+			return err
+		}
 		if err := contract.ValidateFilePath(v); err != nil {
 			return err
 		}
@@ -163,7 +169,44 @@ func validateMountPath(v string) (string, error) {
 	if !path.IsAbs(v) || path.Clean(v) != v || v == "/" || strings.ContainsAny(v, ":\\") {
 		return "", errors.New("must be a clean absolute directory such as /vault/secrets, not '/'")
 	}
+	if err := checkSystemPath(v); err != nil {
+		return "", err
+	}
 	return v, nil
+}
+
+// systemDirs would hide what the image or the runtime needs if the secrets volume covered them.
+var systemDirs = map[string]bool{
+	"/bin": true, "/boot": true, "/dev": true, "/etc": true, "/home": true, "/lib": true, "/lib32": true,
+	"/lib64": true, "/proc": true, "/root": true, "/run": true, "/sbin": true, "/sys": true, "/tmp": true,
+	"/usr": true, "/usr/bin": true, "/usr/lib": true, "/usr/local": true, "/usr/sbin": true, "/var": true,
+	"/var/lib": true, "/var/run": true, "/var/tmp": true,
+}
+
+// serviceAccountDirs are where the kubelet mounts the pod's API token (/var/run is /run).
+var serviceAccountDirs = []string{
+	"/var/run/secrets/kubernetes.io/serviceaccount", "/run/secrets/kubernetes.io/serviceaccount",
+}
+
+// checkSystemPath refuses mount paths that cover a system directory or sit in the kernel's
+// virtual filesystems, and paths over or under the service-account token mount. A directory
+// below /etc, such as /etc/app/secrets, stays allowed.
+func checkSystemPath(v string) error {
+	const accepted = "use a directory of its own, such as /vault/secrets or /etc/<app>/secrets"
+	if systemDirs[v] {
+		return fmt.Errorf("is a system directory, which the secrets volume would hide: %s", accepted)
+	}
+	for _, virtual := range []string{"/proc/", "/sys/", "/dev/"} {
+		if strings.HasPrefix(v, virtual) {
+			return fmt.Errorf("is inside %s, a kernel or device filesystem: %s", strings.TrimSuffix(virtual, "/"), accepted)
+		}
+	}
+	for _, sa := range serviceAccountDirs {
+		if v == sa || strings.HasPrefix(sa, v+"/") || strings.HasPrefix(v, sa+"/") {
+			return fmt.Errorf("overlaps %s, where the kubelet mounts the pod's service-account token: %s", sa, accepted)
+		}
+	}
+	return nil
 }
 
 func quantity(field func(*Options) **resource.Quantity) func(*Options, string) error {

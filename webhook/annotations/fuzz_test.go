@@ -16,6 +16,8 @@ func FuzzParse(f *testing.F) {
 	f.Add("template-x", "{{ .Data.data.k }}", "secret-x", "kv/x")
 	f.Add("file-db", "../../etc", "perms-db", "0777")
 	f.Add("refresh", "1h", "containers", "a,b")
+	f.Add("template-x", "{{if .}}{{if (((.)))}}{{end}}{{end}}", "file-x", "a\u202eb\x00")
+	f.Add("volume-path", "/var/run/secrets", "agent-memory-request", "1Gi")
 	f.Fuzz(func(t *testing.T, k1, v1, k2, v2 string) {
 		opts, _, err := Parse(map[string]string{
 			contract.AnnotationInject: "true", contract.Prefix + k1: v1, contract.Prefix + k2: v2,
@@ -27,8 +29,12 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
+		if opts.VolumePath != "" && checkSystemPath(opts.VolumePath) != nil {
+			t.Fatalf("accepted a system volume path: %q", opts.VolumePath)
+		}
 		for _, s := range opts.Secrets {
-			if contract.ValidateSecretName(s.Name) != nil || contract.ValidateFilePath(s.File) != nil ||
+			if contract.ValidateSecretName(s.Name) != nil || contract.ValidateFilePath(s.File) != nil || checkFileName(s.File) != nil ||
+				len(s.Template) > MaxTemplateBytes || templateDepth(s.Template) > MaxTemplateDepth ||
 				contract.ValidateFormat(s.Format) != nil || s.Perms == 0 || s.Perms > 0o777 {
 				t.Fatalf("accepted an invalid secret: %+v", s)
 			}

@@ -27,6 +27,9 @@ type Options struct {
 	CPURequest, CPULimit, MemoryRequest, MemoryLimit *resource.Quantity
 
 	Secrets []Secret // sorted by Name
+
+	// Unknown are the vault-injector.io keys Parse ignored (typos), sorted; each has a warning.
+	Unknown []string
 }
 
 // Secret is one secret-<name> annotation with its per-secret companions.
@@ -47,8 +50,15 @@ func (e *Error) Error() string {
 	if len(e.Problems) == 1 {
 		return "invalid vault-injector annotation: " + e.Problems[0]
 	}
-	return fmt.Sprintf("%d invalid vault-injector annotations: %s", len(e.Problems), strings.Join(e.Problems, "; "))
+	listed := e.Problems
+	if len(listed) > maxListedProblems {
+		listed = append(listed[:maxListedProblems:maxListedProblems], fmt.Sprintf("and %d more", len(e.Problems)-maxListedProblems))
+	}
+	return fmt.Sprintf("%d invalid vault-injector annotations: %s", len(e.Problems), strings.Join(listed, "; "))
 }
+
+// maxListedProblems bounds the message of a pod with thousands of bad annotations.
+const maxListedProblems = 50
 
 // OptedIn reports whether the pod asks for injection.
 func OptedIn(annotations map[string]string) bool {
@@ -58,6 +68,9 @@ func OptedIn(annotations map[string]string) bool {
 // Parse reads every vault-injector.io annotation. It returns the options, warnings for
 // annotations it ignores (typos, unknown keys) and an *Error when any annotation is invalid.
 func Parse(annotations map[string]string) (Options, []string, error) {
+	if err := checkAnnotationsSize(annotations); err != nil {
+		return Options{}, nil, &Error{Problems: []string{err.Error()}}
+	}
 	p := parser{secrets: map[string]*Secret{}}
 	keys := make([]string, 0, len(annotations))
 	for k := range annotations {
@@ -82,6 +95,7 @@ type parser struct {
 	pending  []companion // per-secret annotations, applied once every secret-<name> is known
 	problems []string
 	warnings []string
+	tooMany  bool // MaxSecrets passed, said once
 }
 
 type companion struct {
@@ -115,10 +129,30 @@ func (p *parser) parse(key, value string) {
 			return
 		}
 	}
-	p.warnings = append(p.warnings, unknownKeyWarning(key))
+	p.opts.Unknown = append(p.opts.Unknown, key)
+	switch n := len(p.opts.Unknown); {
+	case n <= maxUnknownWarnings:
+		p.warnings = append(p.warnings, unknownKeyWarning(key))
+	case n == maxUnknownWarnings+1:
+		p.warnings = append(p.warnings, "more unknown vault-injector.io annotations are ignored; the first ones are listed above")
+	}
 }
 
+// maxUnknownWarnings keeps a pod with thousands of stray keys from costing thousands of
+// suggestions and a response the size of its annotations.
+const maxUnknownWarnings = 10
+
+// Suggestion is the known annotation closest to an unknown key, or "".
+func Suggestion(key string) string { return closestKey(key) }
+
 func (p *parser) parseSecret(key, name, value string) {
+	if len(p.secrets) == MaxSecrets {
+		if !p.tooMany {
+			p.problem(key, value, fmt.Sprintf("more than %d secret-<name> annotations: a pod may fetch at most %d secrets; use fewer, or templates that combine several keys", MaxSecrets, MaxSecrets))
+		}
+		p.tooMany = true
+		return
+	}
 	if err := contract.ValidateSecretName(name); err != nil {
 		p.problem(key, value, err.Error())
 		return

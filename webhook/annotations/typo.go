@@ -9,6 +9,19 @@ import (
 
 // unknownKeyWarning explains an ignored vault-injector.io key, suggesting the closest known one.
 func unknownKeyWarning(key string) string {
+	msg := fmt.Sprintf("annotation %s is not a vault-injector annotation and is ignored", shorten(key))
+	if best := closestKey(key); best != "" {
+		msg += fmt.Sprintf("; did you mean %s?", best)
+	}
+	return msg
+}
+
+// closestKey is the known key within edit distance 3 of key, or "". Keys longer than any valid
+// annotation key get no suggestion: the edit distance costs the product of the lengths.
+func closestKey(key string) string {
+	if len(key) > maxKeyLen {
+		return ""
+	}
 	known := make([]string, 0, len(fields)+len(secretFields)+1)
 	for k := range fields {
 		known = append(known, k)
@@ -29,12 +42,12 @@ func unknownKeyWarning(key string) string {
 			best, bestDist = k, d
 		}
 	}
-	msg := fmt.Sprintf("annotation %s is not a vault-injector annotation and is ignored", key)
-	if best != "" {
-		msg += fmt.Sprintf("; did you mean %s?", best)
-	}
-	return msg
+	return best
 }
+
+// maxKeyLen is the longest valid key under our prefix: the name part of a qualified key is
+// at most 63 characters.
+const maxKeyLen = len(contract.Prefix) + 63
 
 // distance is the Levenshtein edit distance.
 func distance(a, b string) int {

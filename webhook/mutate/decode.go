@@ -2,6 +2,7 @@ package mutate
 
 import (
 	"encoding/json"
+	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -13,6 +14,9 @@ import (
 // the largest cost of an admission after the review itself. Pod must give the same answer for
 // Decode's pod as for a fully decoded one; the golden and property tests hold it to that.
 func Decode(raw []byte) (*corev1.Pod, error) {
+	if len(raw) > MaxPodBytes {
+		return nil, fmt.Errorf("the pod is %d bytes, over the limit of %d bytes (the API server's own request limit): it is not read", len(raw), MaxPodBytes)
+	}
 	var in struct {
 		Metadata struct {
 			Name         string            `json:"name"`

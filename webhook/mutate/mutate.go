@@ -3,6 +3,7 @@ package mutate
 import (
 	"encoding/json"
 	"fmt"
+	"path"
 	"sort"
 	"strings"
 	"time"
@@ -63,7 +64,7 @@ func (d *Denial) Unwrap() error { return d.Err }
 // injected, comes back as a skip; bad annotations and name clashes come back as a *Denial.
 func Pod(pod *corev1.Pod, d Defaults) (Result, error) {
 	if !annotations.OptedIn(pod.Annotations) {
-		return Result{Skipped: SkipNotOptedIn}, nil
+		return Result{Skipped: SkipNotOptedIn, Warnings: injectValueWarning(pod.Annotations)}, nil
 	}
 	// Only the status annotation marks a pod as injected: a container that merely carries one of
 	// our names is a clash, refused below, not a reason to pass the pod through.
@@ -71,6 +72,14 @@ func Pod(pod *corev1.Pod, d Defaults) (Result, error) {
 		return Result{Skipped: SkipAlreadyInjected}, nil
 	}
 	opts, warnings, err := annotations.Parse(pod.Annotations)
+	if err == nil {
+		err = nothingToInject(opts)
+	}
+	if err == nil {
+		if problems := resourceProblems(opts, d); len(problems) > 0 {
+			err = &annotations.Error{Problems: problems}
+		}
+	}
 	if err != nil {
 		return Result{Warnings: warnings}, &Denial{Reason: DenyInvalidAnnotations, Err: err}
 	}
@@ -78,6 +87,7 @@ func Pod(pod *corev1.Pod, d Defaults) (Result, error) {
 	if err != nil {
 		return Result{Warnings: warnings}, err
 	}
+	warnings = append(warnings, p.warnings...)
 	return Result{Patch: p.patch(pod), Shape: p.shape, Warnings: append(warnings, p.readabilityWarnings(pod)...)}, nil
 }
 
@@ -89,6 +99,7 @@ type plan struct {
 	volumePath string
 	targets    map[string]bool // containers (and init containers) that get the secrets mount
 	config     string          // the agent's contract.Config as JSON
+	warnings   []string        // why the plan differs from what was asked, and what cannot work
 }
 
 func newPlan(pod *corev1.Pod, opts annotations.Options, d Defaults) (*plan, error) {
@@ -99,6 +110,7 @@ func newPlan(pod *corev1.Pod, opts annotations.Options, d Defaults) (*plan, erro
 	case d.Sidecar == SidecarClassic:
 		p.shape = ShapeClassic
 	}
+	p.adjustShape(pod)
 	if p.volumePath == "" {
 		p.volumePath = contract.DefaultVolumePath
 	}
@@ -111,6 +123,8 @@ func newPlan(pod *corev1.Pod, opts annotations.Options, d Defaults) (*plan, erro
 	problems = append(problems, p.conflicts(pod)...)
 	cfg, err := p.agentConfig()
 	if err != nil {
+		problems = append(problems, err.Error())
+	} else if err := p.annotationBudget(pod, cfg); err != nil {
 		problems = append(problems, err.Error())
 	}
 	if len(problems) > 0 {
@@ -167,7 +181,9 @@ func (p *plan) conflicts(pod *corev1.Pod) []string {
 				continue
 			}
 			for _, m := range c.VolumeMounts {
-				if m.MountPath == p.volumePath || strings.HasPrefix(p.volumePath, strings.TrimSuffix(m.MountPath, "/")+"/") || strings.HasPrefix(m.MountPath, p.volumePath+"/") {
+				// Cleaned: the runtime mounts "/vault//secrets/" at /vault/secrets too.
+				mp := path.Clean("/" + m.MountPath)
+				if mp == p.volumePath || strings.HasPrefix(p.volumePath, strings.TrimSuffix(mp, "/")+"/") || strings.HasPrefix(mp, p.volumePath+"/") {
 					problems = append(problems, fmt.Sprintf("container %q already mounts %q at %s, which overlaps the secrets path %s: set %s to a free directory",
 						c.Name, m.Name, m.MountPath, p.volumePath, contract.AnnotationVolumePath))
 				}

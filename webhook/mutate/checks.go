@@ -1,0 +1,135 @@
+package mutate
+
+import (
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/vault-injector/vault-injector/contract"
+	"github.com/vault-injector/vault-injector/webhook/annotations"
+)
+
+// MaxPodBytes bounds the pod as sent, checked before it is parsed: the API server refuses
+// request bodies above 3 MiB, so no pod it could store is larger.
+const MaxPodBytes = 3 << 20
+
+// injectValueWarning explains an inject annotation that does not opt the pod in although it
+// looks like it means to (the webhook's matchConditions compare with "true" exactly).
+func injectValueWarning(a map[string]string) []string {
+	v, ok := a[contract.AnnotationInject]
+	if !ok || v == contract.InjectTrue || v == "false" {
+		return nil
+	}
+	return []string{fmt.Sprintf("%s=%q does not opt the pod in and the webhook ignores it: use %q (lower case) to inject the vault agent",
+		contract.AnnotationInject, shorten(v), contract.InjectTrue)}
+}
+
+// nothingToInject refuses an opted-in pod without a single secret: an agent with nothing to
+// fetch is almost always a typo in the secret-<name> keys.
+func nothingToInject(opts annotations.Options) error {
+	if len(opts.Secrets) > 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("%s=%q: no secret to inject: add %s<name> with a Vault path, such as %sdb: secret/data/app/db",
+		contract.AnnotationInject, contract.InjectTrue, contract.AnnotationSecretPrefix, contract.AnnotationSecretPrefix)
+	var hints []string
+	for _, k := range opts.Unknown {
+		if s := annotations.Suggestion(k); s != "" {
+			hints = append(hints, fmt.Sprintf("%s (did you mean %s?)", shorten(k), s))
+		}
+	}
+	if len(hints) > 0 {
+		msg += "; ignored as unknown: " + strings.Join(hints, ", ")
+	}
+	return &annotations.Error{Problems: []string{msg}}
+}
+
+// resourceProblems refuses an agent request above its limit when one side comes from an
+// annotation and the other from the webhook's flags (annotations.Parse checks two annotations,
+// Defaults.Validate two flags): the API server would refuse the injected pod with a message
+// that names neither.
+func resourceProblems(opts annotations.Options, d Defaults) []string {
+	var problems []string
+	for _, r := range []struct {
+		what                 string
+		req, lim             *resource.Quantity
+		flagReq, flagLim     resource.Quantity
+		reqKey, limKey       string
+		reqFlag, limFlagName string
+	}{
+		{"CPU", opts.CPURequest, opts.CPULimit, d.CPURequest, d.CPULimit,
+			contract.AnnotationAgentCPURequest, contract.AnnotationAgentCPULimit, "--agent-cpu-request", "--agent-cpu-limit"},
+		{"memory", opts.MemoryRequest, opts.MemoryLimit, d.MemoryRequest, d.MemoryLimit,
+			contract.AnnotationAgentMemoryRequest, contract.AnnotationAgentMemoryLimit, "--agent-memory-request", "--agent-memory-limit"},
+	} {
+		if (r.req == nil) == (r.lim == nil) {
+			continue // both annotated, or both flags: checked elsewhere
+		}
+		req, reqFrom := r.flagReq, "the webhook's "+r.reqFlag
+		if r.req != nil {
+			req, reqFrom = *r.req, r.reqKey
+		}
+		lim, limFrom := r.flagLim, "the webhook's "+r.limFlagName
+		if r.lim != nil {
+			lim, limFrom = *r.lim, r.limKey
+		}
+		if lim.IsZero() || req.IsZero() || req.Cmp(lim) <= 0 {
+			continue
+		}
+		fix := fmt.Sprintf("set %s to at most %s, or %s to at least %s", r.reqKey, lim.String(), r.limKey, req.String())
+		problems = append(problems, fmt.Sprintf("agent %s request %s (%s) is above its limit %s (%s): the API server refuses a request above the limit; %s",
+			r.what, req.String(), reqFrom, lim.String(), limFrom, fix))
+	}
+	return problems
+}
+
+// annotationBudget refuses a pod whose annotations would pass the API server's limit once the
+// webhook adds its own, naming the templates (the agent config repeats each of them).
+func (p *plan) annotationBudget(pod *corev1.Pod, config string) error {
+	total := 0
+	for k, v := range pod.Annotations {
+		if k != contract.AnnotationStatus && k != contract.AnnotationAgentConfig {
+			total += len(k) + len(v)
+		}
+	}
+	total += len(contract.AnnotationStatus) + len(contract.StatusInjected) + len(contract.AnnotationAgentConfig) + len(config)
+	if total <= annotations.MaxAnnotationsBytes {
+		return nil
+	}
+	msg := fmt.Sprintf("the pod's annotations would total %d bytes after injection, over the API server's limit of %d bytes (keys plus values), because %s (%d bytes) repeats every template",
+		total, annotations.MaxAnnotationsBytes, contract.AnnotationAgentConfig, len(config))
+	templates := annotations.Largest(pod.Annotations, 3, func(k string) bool {
+		return strings.HasPrefix(k, contract.AnnotationTemplatePrefix)
+	})
+	if templates != "" {
+		return fmt.Errorf("%s: shorten the largest templates: %s", msg, templates)
+	}
+	return fmt.Errorf("%s: shorten the largest annotations: %s", msg, annotations.Largest(pod.Annotations, 3, nil))
+}
+
+// adjustShape picks a shape that can work for this pod and says why it differs from the
+// configured one; it also warns about settings that cannot work on this pod.
+func (p *plan) adjustShape(pod *corev1.Pod) {
+	if p.shape == ShapeClassic && (pod.Spec.RestartPolicy == corev1.RestartPolicyNever || pod.Spec.RestartPolicy == corev1.RestartPolicyOnFailure) {
+		// A classic sidecar never exits, so a run-to-completion pod would never complete.
+		p.shape = ShapeInitOnly
+		p.warnings = append(p.warnings, fmt.Sprintf(
+			"the pod has restartPolicy %s and this webhook runs classic sidecars (--sidecar=classic), which never exit and would keep it from completing: the agent is injected init-only (secrets rendered once, not refreshed); set %s=%s to say so",
+			pod.Spec.RestartPolicy, contract.AnnotationMode, contract.ModeInitOnly))
+	}
+	if pod.Spec.HostNetwork && p.d.AgentMetricsPort != 0 && p.shape != ShapeInitOnly {
+		p.warnings = append(p.warnings, fmt.Sprintf(
+			"the pod uses hostNetwork, so the agent's metrics port %d (--agent-metrics-port) is a port of the node: a second such pod on the node fails to bind it",
+			p.d.AgentMetricsPort))
+	}
+}
+
+func shorten(v string) string {
+	const max = 80
+	if len(v) <= max {
+		return v
+	}
+	return v[:max] + "…"
+}

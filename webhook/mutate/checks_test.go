@@ -1,0 +1,171 @@
+package mutate
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/vault-injector/vault-injector/contract"
+)
+
+// TestHardeningDenials: pods the API server would refuse after injection, or that could not
+// work, are refused by the core with a message naming what to change.
+func TestHardeningDenials(t *testing.T) {
+	big := func(n int) string { return strings.Repeat("x", n) }
+	tests := []struct {
+		name   string
+		pod    *corev1.Pod
+		d      func(*Defaults)
+		reason DenyReason
+		want   []string
+	}{
+		{"memory request above the flag's limit", testPod(map[string]string{contract.AnnotationAgentMemoryRequest: "128Mi"}, "app"), nil,
+			DenyInvalidAnnotations, []string{"agent memory request 128Mi (vault-injector.io/agent-memory-request) is above its limit 64Mi (the webhook's --agent-memory-limit)",
+				"set vault-injector.io/agent-memory-request to at most 64Mi, or vault-injector.io/agent-memory-limit to at least 128Mi"}},
+		{"CPU limit below the flag's request", testPod(map[string]string{contract.AnnotationAgentCPULimit: "1m"}, "app"), nil,
+			DenyInvalidAnnotations, []string{"agent CPU request 10m (the webhook's --agent-cpu-request) is above its limit 1m (vault-injector.io/agent-cpu-limit)"}},
+		{"memory limit below the flag's request", testPod(map[string]string{contract.AnnotationAgentMemoryLimit: "8Mi"}, "app"), nil,
+			DenyInvalidAnnotations, []string{"memory request 16Mi (the webhook's --agent-memory-request)", "vault-injector.io/agent-memory-limit"}},
+		{"annotations over the budget after injection", testPod(map[string]string{
+			contract.AnnotationSecretPrefix + "a": "kv/a", contract.AnnotationTemplatePrefix + "a": big(60 << 10),
+			contract.AnnotationSecretPrefix + "b": "kv/b", contract.AnnotationTemplatePrefix + "b": big(50 << 10),
+			contract.AnnotationTemplatePrefix + "s": big(40 << 10),
+		}, "app"), nil, DenyConflict, []string{"after injection, over the API server's limit of 262144 bytes",
+			"vault-injector.io/agent-config", "shorten the largest templates: vault-injector.io/template-a (61468 bytes), vault-injector.io/template-b"}},
+		{"no secret, with a typo", func() *corev1.Pod {
+			p := testPod(map[string]string{contract.Prefix + "secrets-db": "kv/db"}, "app")
+			delete(p.Annotations, contract.AnnotationSecretPrefix+"s")
+			return p
+		}(), nil, DenyInvalidAnnotations, []string{`vault-injector.io/inject="true": no secret to inject`,
+			"vault-injector.io/secrets-db (did you mean vault-injector.io/secret-db?)"}},
+		{"no secret at all", func() *corev1.Pod {
+			p := testPod(nil, "app")
+			delete(p.Annotations, contract.AnnotationSecretPrefix+"s")
+			return p
+		}(), nil, DenyInvalidAnnotations, []string{"no secret to inject: add vault-injector.io/secret-<name>"}},
+		{"mount path written unclean", func() *corev1.Pod {
+			p := testPod(nil, "app")
+			p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/vault//secrets/"}}
+			return p
+		}(), nil, DenyConflict, []string{`container "app" already mounts "data" at /vault//secrets/`}},
+		{"service-account mount over the path", func() *corev1.Pod {
+			p := testPod(map[string]string{contract.AnnotationVolumePath: "/var/run/app/secrets"}, "app")
+			p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "run", MountPath: "/var/run/app"}}
+			return p
+		}(), nil, DenyConflict, []string{`container "app" already mounts "run" at /var/run/app`}},
+		{"system path", testPod(map[string]string{contract.AnnotationVolumePath: "/var/run/secrets/kubernetes.io/serviceaccount"}, "app"), nil,
+			DenyInvalidAnnotations, []string{"vault-injector.io/volume-path", "service-account token"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d := testDefaults()
+			if tt.d != nil {
+				tt.d(&d)
+			}
+			res, err := Pod(tt.pod, d)
+			var denial *Denial
+			if !errors.As(err, &denial) || res.Patch != nil {
+				t.Fatalf("want a denial, got %v (patch %v)", err, res.Patch != nil)
+			}
+			if denial.Reason != tt.reason {
+				t.Errorf("reason %q, want %q", denial.Reason, tt.reason)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("message lacks %q:\n%.800s", w, err)
+				}
+			}
+		})
+	}
+}
+
+// TestHardeningAccepted: the same kinds of input within the limits, and shapes the core
+// adjusts with a warning instead of refusing.
+func TestHardeningAccepted(t *testing.T) {
+	tests := []struct {
+		name     string
+		pod      *corev1.Pod
+		d        func(*Defaults)
+		skipped  SkipReason
+		shape    Shape
+		warnings []string
+	}{
+		{"request and limit both annotated", testPod(map[string]string{
+			contract.AnnotationAgentMemoryRequest: "128Mi", contract.AnnotationAgentMemoryLimit: "256Mi"}, "app"), nil, "", ShapeNative, nil},
+		{"memory request with no limit flag", testPod(map[string]string{contract.AnnotationAgentMemoryRequest: "128Mi"}, "app"),
+			func(d *Defaults) { d.MemoryLimit = resource.Quantity{} }, "", ShapeNative, nil},
+		{"CPU limit above the request flag", testPod(map[string]string{contract.AnnotationAgentCPULimit: "10m"}, "app"), nil, "", ShapeNative, nil},
+		{"inject True", testPod(map[string]string{contract.AnnotationInject: "True"}, "app"), nil, SkipNotOptedIn, "",
+			[]string{`vault-injector.io/inject="True" does not opt the pod in`, `use "true"`}},
+		{"inject yes", testPod(map[string]string{contract.AnnotationInject: "yes"}, "app"), nil, SkipNotOptedIn, "", []string{`"yes" does not opt`}},
+		{"inject 1", testPod(map[string]string{contract.AnnotationInject: "1"}, "app"), nil, SkipNotOptedIn, "", []string{`"1" does not opt`}},
+		{"inject false", testPod(map[string]string{contract.AnnotationInject: "false"}, "app"), nil, SkipNotOptedIn, "", nil},
+		{"classic on a Job pod", withRestart(testPod(nil, "app"), corev1.RestartPolicyNever), classic, "", ShapeInitOnly,
+			[]string{"restartPolicy Never", "--sidecar=classic", "injected init-only"}},
+		{"classic on OnFailure", withRestart(testPod(nil, "app"), corev1.RestartPolicyOnFailure), classic, "", ShapeInitOnly,
+			[]string{"restartPolicy OnFailure"}},
+		{"classic on Always", withRestart(testPod(nil, "app"), corev1.RestartPolicyAlways), classic, "", ShapeClassic, nil},
+		{"native on a Job pod", withRestart(testPod(nil, "app"), corev1.RestartPolicyNever), nil, "", ShapeNative, nil},
+		{"metrics port on hostNetwork", hostNetwork(testPod(nil, "app")), func(d *Defaults) { d.AgentMetricsPort = 9102 }, "", ShapeNative,
+			[]string{"hostNetwork", "metrics port 9102 (--agent-metrics-port)", "a second such pod on the node"}},
+		{"hostNetwork without metrics", hostNetwork(testPod(nil, "app")), nil, "", ShapeNative, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d := testDefaults()
+			if tt.d != nil {
+				tt.d(&d)
+			}
+			res, err := Pod(tt.pod, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Skipped != tt.skipped || res.Shape != tt.shape {
+				t.Errorf("skipped %q shape %q, want %q %q", res.Skipped, res.Shape, tt.skipped, tt.shape)
+			}
+			all := strings.Join(res.Warnings, "\n")
+			if tt.warnings == nil && all != "" {
+				t.Errorf("unexpected warnings: %s", all)
+			}
+			for _, w := range tt.warnings {
+				if !strings.Contains(all, w) {
+					t.Errorf("warnings lack %q: %s", w, all)
+				}
+			}
+			if tt.shape == ShapeInitOnly {
+				for _, op := range res.Patch {
+					if strings.Contains(op.Path, "/spec/containers/") && !strings.Contains(op.Path, "volumeMounts") {
+						t.Errorf("init-only added a regular container: %s", op.Path)
+					}
+				}
+			}
+		})
+	}
+}
+
+func classic(d *Defaults) { d.Sidecar = SidecarClassic }
+
+func withRestart(p *corev1.Pod, r corev1.RestartPolicy) *corev1.Pod {
+	p.Spec.RestartPolicy = r
+	return p
+}
+
+func hostNetwork(p *corev1.Pod) *corev1.Pod {
+	p.Spec.HostNetwork = true
+	return p
+}
+
+func TestDecodeRefusesOversizedPods(t *testing.T) {
+	raw := []byte(`{"metadata":{"annotations":{"x":"` + strings.Repeat("x", MaxPodBytes) + `"}}}`)
+	if _, err := Decode(raw); err == nil || !strings.Contains(err.Error(), "over the limit of 3145728 bytes") {
+		t.Fatalf("Decode = %v", err)
+	}
+	if _, err := Decode([]byte(`{"metadata":{"annotations":{"x":"y"}}}`)); err != nil {
+		t.Fatal(err)
+	}
+}
