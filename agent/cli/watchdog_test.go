@@ -52,8 +52,8 @@ func child(t *testing.T, args ...string) (cmd *exec.Cmd, wait func() (int, strin
 			return cmd.ProcessState.ExitCode(), stderr.String(), time.Since(start)
 		case <-time.After(10 * time.Second):
 			_ = cmd.Process.Kill()
-			<-done
-			t.Fatalf("the agent still runs after 10 s (spinning template not stopped); stderr: %s", stderr.String())
+			err := <-done
+			t.Fatalf("the agent still runs after 10 s (spinning template not stopped), killed (%v); stderr: %s", err, stderr.String())
 			return 0, "", 0
 		}
 	}

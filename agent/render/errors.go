@@ -126,7 +126,7 @@ func cleanExecError(err error) error {
 // the message is withheld.
 func splitAction(rest string) (action, tail string, ok bool) {
 	action, tail, found := strings.Cut(rest, ">: ")
-	if !found || !(strings.HasPrefix(tail, "error calling ") || known(tail)) {
+	if !found || (!strings.HasPrefix(tail, "error calling ") && !known(tail)) {
 		return "", "", false
 	}
 	return action, tail, true
