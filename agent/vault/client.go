@@ -29,6 +29,9 @@ type APIClient struct {
 
 	kv      kvCache
 	backoff contract.Backoff // between renewal retries
+
+	tokenBoOnce sync.Once
+	tokenBo     *lockedBackoff // shared by successive token watches
 }
 
 var _ Client = (*APIClient)(nil)

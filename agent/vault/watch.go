@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/vault-injector/vault-injector/agent/backoff"
@@ -93,9 +94,16 @@ type lifetime struct {
 
 func (a *APIClient) watch(ctx context.Context, l lifetime, renewed func()) <-chan error {
 	out := make(chan error, 1)
-	bo := backoff.Backoff{Min: a.backoff.Min.Duration, Max: a.backoff.Max.Duration}
+	var bo delays = &backoff.Backoff{Min: a.backoff.Min.Duration, Max: a.backoff.Max.Duration}
+	if l.kind == "token" {
+		// One backoff across the token's successive watches: when renewal fails lifetime after
+		// lifetime (short TTLs), each new token starts retrying where the last one stopped, not
+		// from backoff.min again.
+		a.tokenBoOnce.Do(func() { a.tokenBo = &lockedBackoff{b: backoff.Backoff{Min: a.backoff.Min.Duration, Max: a.backoff.Max.Duration}} })
+		bo = a.tokenBo
+	}
 	go func() {
-		if err := keepAlive(ctx, l, &bo, renewed); ctx.Err() == nil {
+		if err := keepAlive(ctx, l, bo, renewed); ctx.Err() == nil {
 			out <- err
 		}
 	}()
@@ -106,7 +114,7 @@ func (a *APIClient) watch(ctx context.Context, l lifetime, renewed func()) <-cha
 // in the grace period (the last 10-20% of the first TTL), which leaves time to log in again or
 // fetch the secret again before the old one ends. A failed renewal is retried after the next
 // backoff delay; a refusal (4xx: revoked, unknown lease) ends the watch at once.
-func keepAlive(ctx context.Context, l lifetime, bo *backoff.Backoff, renewed func()) error {
+func keepAlive(ctx context.Context, l lifetime, bo delays, renewed func()) error {
 	grace := l.ttl/10 + rand.N(l.ttl/10+1)
 	expiry := time.Now().Add(l.ttl)
 	renewable := l.renewable
@@ -143,6 +151,29 @@ func keepAlive(ctx context.Context, l lifetime, bo *backoff.Backoff, renewed fun
 		}
 		expiry, renewable = time.Now().Add(ttl), ok && ttl > 0
 	}
+}
+
+// delays is a backoff: *backoff.Backoff, or lockedBackoff when watches share one.
+type delays interface {
+	Next() time.Duration
+	Reset()
+}
+
+type lockedBackoff struct {
+	mu sync.Mutex
+	b  backoff.Backoff
+}
+
+func (l *lockedBackoff) Next() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Next()
+}
+
+func (l *lockedBackoff) Reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.Reset()
 }
 
 func endReason(renewable bool, lastErr error) string {

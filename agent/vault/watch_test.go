@@ -120,3 +120,31 @@ func TestRenewalSucceeds(t *testing.T) {
 	}
 	cancel()
 }
+
+// TestTokenRenewalBackoffCarriesOver: with short token lifetimes and renewal failing each time,
+// a new token's retries continue from the previous token's delay instead of from backoff.min,
+// so the requests per lifetime drop to the one at 2/3 of the TTL once the delay outgrows the
+// retry window.
+func TestTokenRenewalBackoffCarriesOver(t *testing.T) {
+	srv := fakehttp.Start(2)
+	t.Cleanup(srv.Close)
+	srv.Fail(fakehttp.RenewSelf, 500)
+	c := tokenClient(t, srv, contract.Backoff{Min: contract.Duration{Duration: 50 * time.Millisecond}, Max: contract.Duration{Duration: 2 * time.Second}})
+	var perLifetime []int
+	for range 3 {
+		before := srv.Count(fakehttp.RenewSelf)
+		if err := c.Login(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-c.WatchToken(context.Background(), nil); err == nil {
+			t.Fatal("the watch ended without a reason")
+		}
+		perLifetime = append(perLifetime, srv.Count(fakehttp.RenewSelf)-before)
+	}
+	t.Logf("renew-self requests per token lifetime: %v", perLifetime)
+	// The retry window (2/3 of the TTL to the grace period) is at most 0.67 s: the first
+	// lifetime fits about four delays from 50 ms, the third none but the due renewal.
+	if perLifetime[0] < 2 || perLifetime[2] > 2 {
+		t.Errorf("renew-self requests per token lifetime: %v; want the backoff carried over", perLifetime)
+	}
+}
