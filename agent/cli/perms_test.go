@@ -54,8 +54,10 @@ func TestUnreadablePermsNotRepublished(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// 25 refreshes.
-	time.Sleep(500 * time.Millisecond)
+	// Ten refreshes at least.
+	for deadline := time.Now().Add(10 * time.Second); srv.Count(fakehttp.Read) < 10 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	_ = cmd.Wait()
 	if code := cmd.ProcessState.ExitCode(); code != 0 {
