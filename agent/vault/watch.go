@@ -99,7 +99,9 @@ func (a *APIClient) watch(ctx context.Context, l lifetime, renewed func()) <-cha
 		// One backoff across the token's successive watches: when renewal fails lifetime after
 		// lifetime (short TTLs), each new token starts retrying where the last one stopped, not
 		// from backoff.min again.
-		a.tokenBoOnce.Do(func() { a.tokenBo = &lockedBackoff{b: backoff.Backoff{Min: a.backoff.Min.Duration, Max: a.backoff.Max.Duration}} })
+		a.tokenBoOnce.Do(func() {
+			a.tokenBo = &lockedBackoff{b: backoff.Backoff{Min: a.backoff.Min.Duration, Max: a.backoff.Max.Duration}}
+		})
 		bo = a.tokenBo
 	}
 	go func() {
