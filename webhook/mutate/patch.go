@@ -1,6 +1,7 @@
 package mutate
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -75,12 +76,46 @@ func escapeKey(k string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(k, "~", "~0"), "/", "~1")
 }
 
-// Apply applies ops to raw (a pod or pod template as JSON) as the API server would. The preview
-// and the tests use it, so they see exactly what the webhook's response does.
+// EncodePatch writes ops as the JSON patch of an admission response. It is several times
+// cheaper than json.Marshal(ops), which goes through Operation's MarshalJSON and then compacts
+// and escapes its output again; on a Deployment's pod that was the largest cost of the response.
+func EncodePatch(ops []jsonpatch.Operation) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	value := func(v any) error {
+		if err := enc.Encode(v); err != nil {
+			return err
+		}
+		b.Truncate(b.Len() - 1) // Encode ends each value with a newline
+		return nil
+	}
+	b.WriteByte('[')
+	for i, op := range ops {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`{"op":`)
+		_ = value(op.Operation)
+		b.WriteString(`,"path":`)
+		_ = value(op.Path)
+		b.WriteString(`,"value":`)
+		if err := value(op.Value); err != nil {
+			return nil, fmt.Errorf("encoding the patch at %s: %w", op.Path, err)
+		}
+		b.WriteByte('}')
+	}
+	b.WriteByte(']')
+	return b.Bytes(), nil
+}
+
+// Apply applies ops to raw (a pod or pod template as JSON) as the API server would, through
+// the response's own encoding. The preview and the tests use it, so they see exactly what the
+// webhook's response does.
 func Apply(raw []byte, ops []jsonpatch.Operation) ([]byte, error) {
-	b, err := json.Marshal(ops)
+	b, err := EncodePatch(ops)
 	if err != nil {
-		return nil, fmt.Errorf("encoding the patch: %w", err)
+		return nil, err
 	}
 	patch, err := jsonpatchapply.DecodePatch(b)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/utils/ptr"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -57,7 +58,16 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.R
 		log.V(1).Info("pod left unchanged", "reason", res.Skipped)
 		return admission.Allowed(string(res.Skipped)).WithWarnings(res.Warnings...)
 	}
+	patch, err := mutate.EncodePatch(res.Patch)
+	if err != nil {
+		h.Metrics.deny("internal")
+		log.Error(err, "encoding the patch failed")
+		return admission.Errored(http.StatusInternalServerError, err)
+	}
 	h.Metrics.inject(string(res.Shape))
 	log.Info("vault agent injected", "shape", res.Shape, "warnings", len(res.Warnings))
-	return admission.Patched("", res.Patch...).WithWarnings(res.Warnings...)
+	// The encoded patch goes in directly: controller-runtime only encodes Patches when set.
+	resp := admission.Allowed("")
+	resp.Patch, resp.PatchType = patch, ptr.To(admissionv1.PatchTypeJSONPatch)
+	return resp.WithWarnings(res.Warnings...)
 }

@@ -28,5 +28,5 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 func (m *Metrics) inject(shape string) { m.injections.WithLabelValues(shape).Inc() }
-func (m *Metrics) deny(reason string) { m.denials.WithLabelValues(reason).Inc() }
-func (m *Metrics) skip(reason string) { m.skips.WithLabelValues(reason).Inc() }
+func (m *Metrics) deny(reason string)  { m.denials.WithLabelValues(reason).Inc() }
+func (m *Metrics) skip(reason string)  { m.skips.WithLabelValues(reason).Inc() }
