@@ -81,7 +81,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg := config.New()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfg.Inject.AgentImage = defaultAgentImage()
+	cfg.Inject.AgentImage = config.AgentImage(version)
 	cfg.BindInjection(fs)
 	cfg.BindServer(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -129,9 +129,10 @@ func inject(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var files stringList
 	fs.Var(&files, "f", "manifest file (YAML or JSON, multi-document; - for stdin); repeatable")
-	// A preview needs no real Vault: placeholders keep `inject -f` usable without flags.
-	cfg.Inject.VaultAddr = "https://vault.vault.svc:8200"
-	cfg.Inject.AgentImage = defaultAgentImage()
+	// A preview needs no real Vault: the installed manifests' address keeps `inject -f` usable
+	// without flags, and with the binary's defaults it shows what the installed webhook does.
+	cfg.Inject.VaultAddr = config.DefaultVaultAddr
+	cfg.Inject.AgentImage = config.AgentImage(version)
 	cfg.BindInjection(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -175,9 +176,6 @@ func injectFile(name string, stdin io.Reader, cfg config.Config, stdout io.Write
 	}
 	return preview.Inject(name, in, cfg.Inject, stdout, res)
 }
-
-// defaultAgentImage is the agent image built from the same release as this webhook.
-func defaultAgentImage() string { return "vault-injector-agent:" + version }
 
 func newLogger(w io.Writer, level string) logr.Logger {
 	lv := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "error": slog.LevelError}[level]

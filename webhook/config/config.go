@@ -38,6 +38,16 @@ type Config struct {
 	Namespace         string
 }
 
+// AgentImageRepository is where each release's agent image is published; the agent of webhook
+// version v is AgentImageRepository:v (the installed manifests pin the same).
+const AgentImageRepository = "vault-injector/agent"
+
+// DefaultVaultAddr is the installed manifests' Vault address, and the preview's.
+const DefaultVaultAddr = "https://vault.vault.svc:8200"
+
+// AgentImage is the agent image built from the same release as a webhook of that version.
+func AgentImage(version string) string { return AgentImageRepository + ":" + version }
+
 // New returns the defaults every flag starts from.
 func New() Config {
 	return Config{

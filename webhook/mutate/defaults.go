@@ -44,19 +44,24 @@ type Defaults struct {
 	CPURequest, CPULimit, MemoryRequest, MemoryLimit resource.Quantity
 }
 
-// NewDefaults returns the documented defaults; the webhook's flags start from these.
+// NewDefaults returns the documented defaults; the webhook's flags start from these. They are
+// the installed defaults too (manifests/base passes the same values, and a test holds the two
+// together), so `webhook inject` without flags previews what the installed webhook does.
 func NewDefaults() Defaults {
 	return Defaults{
 		AgentImagePullPolicy: "IfNotPresent",
 		AuthPath:             "auth/kubernetes",
 		Sidecar:              SidecarNative,
-		TokenExpiry:          time.Hour,
-		VolumeSize:           resource.MustParse("16Mi"),
-		RunAsUser:            65532,
-		RunAsGroup:           65532,
-		CPURequest:           resource.MustParse("10m"),
-		MemoryRequest:        resource.MustParse("16Mi"),
-		MemoryLimit:          resource.MustParse("64Mi"),
+		// The audience Vault roles are told to expect (README: Vault-side setup).
+		TokenAudience: "vault",
+		TokenExpiry:   time.Hour,
+		// Rendered secrets are small; two generations of them fit with room to spare.
+		VolumeSize:    resource.MustParse("1Mi"),
+		RunAsUser:     65532,
+		RunAsGroup:    65532,
+		CPURequest:    resource.MustParse("10m"),
+		MemoryRequest: resource.MustParse("16Mi"),
+		MemoryLimit:   resource.MustParse("64Mi"),
 	}
 }
 

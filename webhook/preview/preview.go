@@ -9,10 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
+	"strings"
 
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
+	"github.com/vault-injector/vault-injector/contract"
 	"github.com/vault-injector/vault-injector/webhook/mutate"
 )
 
@@ -53,26 +56,74 @@ func Inject(source string, in io.Reader, d mutate.Defaults, out io.Writer, res *
 		if len(obj) == 0 {
 			continue
 		}
-		where := fmt.Sprintf("%s: %v/%v", source, obj["kind"], name(obj))
-		warnings, err := injectObject(obj, d)
-		for _, w := range warnings {
-			res.Warnings = append(res.Warnings, where+": "+w)
-		}
-		if err != nil {
-			res.Errors = append(res.Errors, fmt.Errorf("%s: %w", where, err))
-		}
-		b, err := yaml.Marshal(obj)
-		if err != nil {
-			return fmt.Errorf("%s: %w", where, err)
-		}
-		if !first {
-			fmt.Fprintln(out, "---")
-		}
-		first = false
-		if _, err := out.Write(b); err != nil {
-			return err
+		for _, obj := range expandList(obj) {
+			if err := previewObject(source, obj, d, out, &first, res); err != nil {
+				return err
+			}
 		}
 	}
+}
+
+// expandList returns the items of a `kind: List` (what `kubectl get -o yaml` prints), each to
+// be previewed as its own document, or obj alone.
+func expandList(obj map[string]any) []map[string]any {
+	items, ok := obj["items"].([]any)
+	if kind, _ := obj["kind"].(string); kind != "List" && !strings.HasSuffix(kind, "List") || !ok {
+		return []map[string]any{obj}
+	}
+	var objs []map[string]any
+	for _, it := range items {
+		if m, ok := it.(map[string]any); ok && len(m) > 0 {
+			objs = append(objs, expandList(m)...)
+		}
+	}
+	return objs
+}
+
+// previewObject injects one object and writes it as a YAML document.
+func previewObject(source string, obj map[string]any, d mutate.Defaults, out io.Writer, first *bool, res *Result) error {
+	where := fmt.Sprintf("%s: %v/%v", source, obj["kind"], name(obj))
+	warnings, err := injectObject(obj, d)
+	for _, w := range append(misplacedAnnotations(obj), warnings...) {
+		res.Warnings = append(res.Warnings, where+": "+w)
+	}
+	if err != nil {
+		res.Errors = append(res.Errors, fmt.Errorf("%s: %w", where, err))
+	}
+	b, err := yaml.Marshal(obj)
+	if err != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	if !*first {
+		fmt.Fprintln(out, "---")
+	}
+	*first = false
+	_, err = out.Write(b)
+	return err
+}
+
+// misplacedAnnotations warns about vault-injector.io annotations on a workload's own metadata:
+// the webhook only sees the pods, which carry the pod template's annotations.
+func misplacedAnnotations(obj map[string]any) []string {
+	kind, _ := obj["kind"].(string)
+	path, ok := templatePaths[kind]
+	if !ok || path == nil {
+		return nil
+	}
+	meta, _ := obj["metadata"].(map[string]any)
+	annotations, _ := meta["annotations"].(map[string]any)
+	var keys []string
+	for k := range annotations {
+		if strings.HasPrefix(k, contract.Prefix) {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	sort.Strings(keys)
+	return []string{fmt.Sprintf("%s is on the %s's own metadata, where the webhook never sees it: move it to %s.metadata.annotations",
+		strings.Join(keys, ", "), kind, strings.Join(path, "."))}
 }
 
 // injectObject injects obj's pod template in place; other kinds pass through.
