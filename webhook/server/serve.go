@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -30,32 +31,58 @@ type CertSource interface {
 	WaitReady(ctx context.Context) error
 }
 
+// DrainPeriod is how long the webhook keeps serving after it is asked to stop, answering every
+// admission with "Connection: close" and /readyz with 503. The API server calls webhooks over
+// HTTP/1.1 keep-alive connections that outlive the replica's removal from the Service; closed
+// after a response, each ends cleanly, whereas closing them when the server stops can cut a
+// request the API server is just sending (it does not retry admissions). Only then does the
+// TLS server stop accepting and finish the requests in flight.
+const DrainPeriod = 3 * time.Second
+
 // Run serves /mutate over TLS, and health, readiness and metrics over plain HTTP, until ctx
-// ends. certs, when not nil, runs alongside and the TLS endpoint opens once it has written the
-// first certificate.
+// ends, then drains for DrainPeriod (not when a part fails: then it stops at once). certs,
+// when not nil, runs alongside and the TLS endpoint opens once it has written the first
+// certificate.
 func Run(ctx context.Context, cfg config.Config, log logr.Logger, certs CertSource) error {
 	logf.SetLogger(log)
+	stopAsked := ctx
 	ctx = logf.IntoContext(ctx, log)
 	g, ctx := errgroup.WithContext(ctx)
 	if certs != nil {
 		g.Go(func() error { return certs.Run(ctx) })
 	}
+	var draining atomic.Bool
+	serveCtx, stopServing := context.WithCancel(logf.IntoContext(context.Background(), log))
+	defer stopServing()
+	go func() {
+		<-ctx.Done()
+		if stopAsked.Err() != nil {
+			draining.Store(true)
+			log.Info("draining before stop", "period", DrainPeriod.String())
+			time.Sleep(DrainPeriod)
+		}
+		stopServing()
+	}()
 	srv := webhook.NewServer(webhook.Options{
 		Host:    cfg.Host,
 		Port:    cfg.Port,
 		CertDir: cfg.TLSDir,
 		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }},
 	})
-	srv.Register(MutatePath, &webhook.Admission{
+	srv.Register(MutatePath, closeWhenDraining(&draining, &webhook.Admission{
 		Handler:        &Handler{Defaults: cfg.Inject, Metrics: NewMetrics(ctrlmetrics.Registry)},
 		RecoverPanic:   ptr.To(true),
 		LogConstructor: requestLogger,
-	})
+	}))
 
 	health := http.NewServeMux()
 	health.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	ready := srv.StartedChecker() // a TLS dial: ready only once the webhook really serves
 	health.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if draining.Load() {
+			http.Error(w, "draining before stop", http.StatusServiceUnavailable)
+			return
+		}
 		if err := ready(r); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
@@ -69,16 +96,26 @@ func Run(ctx context.Context, cfg config.Config, log logr.Logger, certs CertSour
 				return fmt.Errorf("waiting for the first serving certificate: %w", err)
 			}
 		}
-		return srv.Start(ctx)
+		return srv.Start(serveCtx)
 	})
-	g.Go(func() error { return serveHTTP(ctx, cfg.HealthAddr, health) })
+	g.Go(func() error { return serveHTTP(serveCtx, cfg.HealthAddr, health) })
 	if cfg.MetricsAddr != "" {
 		metrics := http.NewServeMux()
 		metrics.Handle("/metrics", promhttp.HandlerFor(ctrlmetrics.Registry, promhttp.HandlerOpts{}))
-		g.Go(func() error { return serveHTTP(ctx, cfg.MetricsAddr, metrics) })
+		g.Go(func() error { return serveHTTP(serveCtx, cfg.MetricsAddr, metrics) })
 	}
 	log.Info("vault-injector webhook starting", "port", cfg.Port, "health", cfg.HealthAddr, "metrics", cfg.MetricsAddr)
 	return g.Wait()
+}
+
+// closeWhenDraining makes each response end its connection once the webhook drains.
+func closeWhenDraining(draining *atomic.Bool, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // requestLogger names each admission once (controller-runtime's default repeats namespace and
