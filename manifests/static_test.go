@@ -61,7 +61,8 @@ func webhookContainer(t *testing.T, d *appsv1.Deployment) corev1.Container {
 func TestKustomizeBase(t *testing.T) {
 	objs := decode(t, kustomize(t, "base"))
 	want := []string{"ClusterRole/" + name, "ClusterRoleBinding/" + name, "Deployment/" + name, "MutatingWebhookConfiguration/" + name,
-		"Namespace/" + ns, "PodDisruptionBudget/" + name, "Role/" + name, "RoleBinding/" + name, "Service/" + name, "ServiceAccount/" + name}
+		"Namespace/" + ns, "PodDisruptionBudget/" + name, "Role/" + name, "RoleBinding/" + name, "Service/" + name, "ServiceAccount/" + name,
+		"ValidatingAdmissionPolicy/" + protectName, "ValidatingAdmissionPolicyBinding/" + protectName}
 	if got := keys(objs); !slices.Equal(got, want) {
 		t.Fatalf("objects %v, want %v", got, want)
 	}
