@@ -3,8 +3,9 @@ package certs
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,7 +23,8 @@ func TestManagerOnRealAPIServer(t *testing.T) {
 	c := kubetest.Start(t)
 	t.Run("bootstrap writes Secret, files and caBundle", func(t *testing.T) { testBootstrap(t, c.Client) })
 	t.Run("two replicas racing converge on one certificate", func(t *testing.T) { testRace(t, c.Client) })
-	t.Run("corrupt Secret is replaced with a clear log line", func(t *testing.T) { testCorrupt(t, c.Client) })
+	t.Run("corrupt Secret is repaired with a clear log line", func(t *testing.T) { testCorrupt(t, c.Client) })
+	t.Run("a Secret the webhook did not create is not taken over", func(t *testing.T) { testForeignSecret(t, c.Client) })
 	t.Run("rotation and CA rollover fail no request", func(t *testing.T) { testRotation(t, c.Client) })
 }
 
@@ -120,15 +122,16 @@ func testRace(t *testing.T, client kubernetes.Interface) {
 	t.Logf("distinct certificates: %d; writes lost to the other replica (and adopted): %d", len(seen), lost)
 }
 
-// testCorrupt starts a Manager on a Secret that holds garbage, then corrupts the Secret again
-// while the Manager runs: both times it is replaced and the log line says why.
+// testCorrupt starts a Manager on a Secret of its own that holds garbage, then corrupts the
+// Secret again twice while the Manager runs: each time the unusable entries are repaired, the
+// log line says why, and a CA that can still sign is kept.
 func testCorrupt(t *testing.T, client kubernetes.Interface) {
 	ns, dir, logs := "certs-corrupt", t.TempDir(), &logBuffer{}
 	createNamespace(t, client, ns)
 	opts := testOptions(ns, dir, logs.logger(t, "m"))
 	opts.WebhookConfigName = ""
 	_, err := client.CoreV1().Secrets(ns).Create(context.Background(), &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: opts.SecretName},
+		ObjectMeta: metav1.ObjectMeta{Name: opts.SecretName, Labels: map[string]string{managedByLabel: managedByValue}},
 		Type:       corev1.SecretTypeTLS,
 		Data:       map[string][]byte{KeyCert: []byte("garbage"), KeyKey: []byte("garbage")},
 	}, metav1.CreateOptions{})
@@ -136,29 +139,79 @@ func testCorrupt(t *testing.T, client kubernetes.Interface) {
 		t.Fatal(err)
 	}
 	startManager(t, client, opts)
-	if n := logs.count(`"msg"="Replacing corrupt TLS Secret: its certificates cannot be used"`, `"reason"="ca.crt or ca.key is missing"`, `"secret"="certs-corrupt/webhook-tls"`); n != 1 {
+	if n := logs.count(`"msg"="Repairing TLS Secret: some entries cannot be used"`, `ca.crt or ca.key is missing`, `"caKept"=false`, `"secret"="certs-corrupt/webhook-tls"`); n != 1 {
 		t.Fatalf("want one clear log line about the corrupt Secret, logs:\n%s", logs.all())
 	}
-	if _, err := decodeState(getSecret(t, client, ns, opts.SecretName).Data); err != nil {
+	first, err := decodeState(getSecret(t, client, ns, opts.SecretName).Data)
+	if err != nil {
 		t.Fatalf("Secret not repaired: %v", err)
 	}
 
-	sec := getSecret(t, client, ns, opts.SecretName)
-	sec.Data[KeyCert] = []byte("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n")
-	if _, err := client.CoreV1().Secrets(ns).Update(context.Background(), sec, metav1.UpdateOptions{}); err != nil {
+	corrupt := func(key string, value []byte, reason string) *state {
+		t.Helper()
+		sec := getSecret(t, client, ns, opts.SecretName)
+		sec.Data[key] = value
+		if _, err := client.CoreV1().Secrets(ns).Update(context.Background(), sec, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		var st *state
+		// The watch (not the one-minute resync) must notice.
+		wait.Until(t, 5*time.Second, func() error {
+			if logs.count("Repairing TLS Secret", reason, `"caKept"=true`) != 1 {
+				return fmt.Errorf("corruption of %s not reported", key)
+			}
+			st, err = decodeState(getSecret(t, client, ns, opts.SecretName).Data)
+			if err != nil {
+				return fmt.Errorf("Secret not repaired: %w", err)
+			}
+			return nil
+		})
+		if !st.CA.Cert.Equal(first.CA.Cert) {
+			t.Fatalf("corrupting %s replaced the CA, which could still sign", key)
+		}
+		return st
+	}
+	corrupt(KeyCert, []byte("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n"), `tls.crt/tls.key: parsing certificate`)
+	// The files follow the Secret within the same reconcile.
+	wait.For(t, 5*time.Second, "the cert dir to serve the repaired certificate", func() bool {
+		return bytes.Equal(readFile(t, dir, KeyCert), getSecret(t, client, ns, opts.SecretName).Data[KeyCert])
+	})
+	leaf := getSecret(t, client, ns, opts.SecretName).Data[KeyCert]
+	corrupt(KeyCABundle, []byte("junk"), `ca-bundle.crt: data after the last PEM block is not PEM`)
+	if !bytes.Equal(getSecret(t, client, ns, opts.SecretName).Data[KeyCert], leaf) {
+		t.Fatalf("a corrupt bundle alone replaced the serving certificate")
+	}
+}
+
+// testForeignSecret: a kubernetes.io/tls Secret of the configured name that the webhook did
+// not create is left alone, and the error says why and what to do.
+func testForeignSecret(t *testing.T, client kubernetes.Interface) {
+	ns := "certs-foreign"
+	createNamespace(t, client, ns)
+	opts := testOptions(ns, t.TempDir(), (&logBuffer{}).logger(t, "m"))
+	opts.WebhookConfigName = ""
+	mine := map[string][]byte{KeyCert: []byte("user cert"), KeyKey: []byte("user key")}
+	_, err := client.CoreV1().Secrets(ns).Create(context.Background(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: opts.SecretName},
+		Type:       corev1.SecretTypeTLS,
+		Data:       mine,
+	}, metav1.CreateOptions{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	// The watch (not the one-minute resync) must notice.
-	wait.Until(t, 5*time.Second, func() error {
-		if logs.count("Replacing corrupt TLS Secret", `"reason"="tls.crt/tls.key: parsing certificate`) != 1 {
-			return errors.New("second corruption not reported")
+	m, err := NewManager(client, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.reconcile(context.Background())
+	for _, w := range []string{"TLS Secret certs-foreign/webhook-tls was not created by vault-injector",
+		"lacks the label app.kubernetes.io/managed-by=vault-injector", "not overwritten", "--tls-secret"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("reconcile error %v lacks %q", err, w)
 		}
-		if _, err := decodeState(getSecret(t, client, ns, opts.SecretName).Data); err != nil {
-			return fmt.Errorf("Secret not repaired: %w", err)
-		}
-		return nil
-	})
-	if !bytes.Equal(readFile(t, dir, KeyCert), getSecret(t, client, ns, opts.SecretName).Data[KeyCert]) {
-		t.Fatalf("cert dir does not serve the repaired certificate")
+	}
+	sec := getSecret(t, client, ns, opts.SecretName)
+	if !reflect.DeepEqual(sec.Data, mine) || len(sec.Labels) != 0 {
+		t.Fatalf("the user's Secret was changed: labels %v", sec.Labels)
 	}
 }

@@ -175,6 +175,40 @@ func parseCerts(b []byte) ([]*x509.Certificate, error) {
 	return out, nil
 }
 
+// parseCertsLenient returns every certificate of a PEM bundle that parses, and an error
+// describing the first part that does not.
+func parseCertsLenient(b []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	var first error
+	fail := func(err error) {
+		if first == nil {
+			first = err
+		}
+	}
+	for rest := bytes.TrimSpace(b); len(rest) > 0; rest = bytes.TrimSpace(rest) {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			fail(errors.New("data after the last PEM block is not PEM"))
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			fail(fmt.Errorf("unexpected PEM block %q", block.Type))
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			fail(fmt.Errorf("parsing certificate: %w", err))
+			continue
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 && first == nil {
+		first = errors.New("no certificate found")
+	}
+	return out, first
+}
+
 func certPEMOf(c *x509.Certificate) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 }

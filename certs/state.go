@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -63,47 +64,60 @@ func (s *state) data() map[string][]byte {
 	return d
 }
 
-// decodeState parses Secret data. Any error means the Secret is corrupt and must be replaced;
-// the message names the key and the problem so the log line says what was wrong.
+// decodeState parses Secret data strictly: any unusable entry is an error naming the key and
+// the problem.
 func decodeState(d map[string][]byte) (*state, error) {
-	pair := func(certKey, keyKey string) (*keyPair, error) {
-		if len(d[certKey]) == 0 || len(d[keyKey]) == 0 {
-			return nil, fmt.Errorf("%s or %s is missing", certKey, keyKey)
-		}
-		kp, err := parseKeyPair(d[certKey], d[keyKey])
-		if err != nil {
-			return nil, fmt.Errorf("%s/%s: %w", certKey, keyKey, err)
-		}
-		return kp, nil
+	s, problems := salvageState(d)
+	if len(problems) > 0 {
+		return nil, errors.New(strings.Join(problems, "; "))
 	}
+	return s, nil
+}
+
+// salvageState parses Secret data and keeps every usable part, so a partial corruption (a
+// garbled bundle, a lost leaf) costs only that part: a CA whose certificate and key still match
+// keeps signing, and CA certificates that only survive in the bundle or without their key stay
+// trusted as previous CAs until they expire. problems names each unusable entry (key and
+// problem, never key material). s.CA is nil when no CA can sign.
+func salvageState(d map[string][]byte) (*state, []string) {
 	var s state
-	var err error
-	if s.CA, err = pair(KeyCACert, KeyCAKey); err != nil {
-		return nil, err
-	}
-	if !s.CA.Cert.IsCA {
-		return nil, fmt.Errorf("%s is not a CA certificate", KeyCACert)
-	}
-	if s.Leaf, err = pair(KeyCert, KeyKey); err != nil {
-		return nil, err
-	}
-	if len(d[KeyNextCACert]) > 0 {
-		if s.NextCA, err = pair(KeyNextCACert, KeyNextCAKey); err != nil {
-			return nil, err
+	var problems []string
+	var orphans []*x509.Certificate // CA certificates whose key is gone: trusted, not signing
+	pair := func(certKey, keyKey string, wantCA bool) *keyPair {
+		if len(d[certKey]) == 0 || len(d[keyKey]) == 0 {
+			problems = append(problems, fmt.Sprintf("%s or %s is missing", certKey, keyKey))
+		} else if kp, err := parseKeyPair(d[certKey], d[keyKey]); err != nil {
+			problems = append(problems, fmt.Sprintf("%s/%s: %v", certKey, keyKey, err))
+		} else if wantCA && !kp.Cert.IsCA {
+			problems = append(problems, fmt.Sprintf("%s is not a CA certificate", certKey))
+		} else {
+			return kp
 		}
+		if certs, err := parseCerts(d[certKey]); wantCA && err == nil && len(certs) == 1 && certs[0].IsCA {
+			orphans = append(orphans, certs[0])
+		}
+		return nil
+	}
+	s.CA = pair(KeyCACert, KeyCAKey, true)
+	s.Leaf = pair(KeyCert, KeyKey, false)
+	if len(d[KeyNextCACert]) > 0 || len(d[KeyNextCAKey]) > 0 {
+		s.NextCA = pair(KeyNextCACert, KeyNextCAKey, true)
 	}
 	if len(d[KeyCABundle]) > 0 {
-		all, err := parseCerts(d[KeyCABundle])
+		all, err := parseCertsLenient(d[KeyCABundle])
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", KeyCABundle, err)
+			problems = append(problems, fmt.Sprintf("%s: %v", KeyCABundle, err))
 		}
-		for _, c := range all {
-			if !c.Equal(s.CA.Cert) && (s.NextCA == nil || !c.Equal(s.NextCA.Cert)) {
-				s.Previous = append(s.Previous, c)
-			}
+		orphans = append(orphans, all...)
+	}
+	for _, c := range orphans {
+		known := !c.IsCA || (s.CA != nil && c.Equal(s.CA.Cert)) || (s.NextCA != nil && c.Equal(s.NextCA.Cert)) ||
+			slices.ContainsFunc(s.Previous, c.Equal)
+		if !known {
+			s.Previous = append(s.Previous, c)
 		}
 	}
-	return &s, nil
+	return &s, problems
 }
 
 // policy decides when certificates are issued, rolled over and dropped. It is pure (the clock
@@ -120,11 +134,30 @@ type policy struct {
 // caBundle holding cur.NextCA was known to be in place (zero: not yet); the next CA signs
 // only PropagationDelay after that, so the API server trusts it before any replica serves it.
 func (p policy) step(now time.Time, cur *state, published time.Time) (*state, []string, error) {
-	if cur == nil || !validAt(cur.CA.Cert, now) {
-		return p.fresh(now)
-	}
-	next := *cur
+	next := state{}
 	var why []string
+	if cur != nil {
+		next = *cur
+	}
+	if next.CA == nil && next.NextCA != nil && validAt(next.NextCA.Cert, now) {
+		// The next CA is in the bundle already: it can sign at once, as after a rollover.
+		next.CA, next.NextCA, next.Leaf = next.NextCA, nil, nil
+		why = append(why, "signing CA unusable: next CA promoted")
+	}
+	if next.CA == nil || !validAt(next.CA.Cert, now) {
+		fresh, reasons, err := p.fresh(now)
+		if err != nil {
+			return nil, nil, err
+		}
+		// CAs that can no longer sign stay trusted until they expire: other replicas may still
+		// serve leaves they signed.
+		for _, c := range append([]*x509.Certificate{caCert(next.CA), caCert(next.NextCA)}, next.Previous...) {
+			if c != nil && now.Before(c.NotAfter) && !slices.ContainsFunc(fresh.Previous, c.Equal) {
+				fresh.Previous = append(fresh.Previous, c)
+			}
+		}
+		return fresh, append(why, reasons...), nil
+	}
 	if next.NextCA != nil && !published.IsZero() && !now.Before(published.Add(p.PropagationDelay)) {
 		next.Previous = append([]*x509.Certificate{next.CA.Cert}, next.Previous...)
 		next.CA, next.NextCA, next.Leaf = next.NextCA, nil, nil
@@ -178,7 +211,7 @@ func (p policy) fresh(now time.Time) (*state, []string, error) {
 func (p policy) leafProblem(now time.Time, s *state) string {
 	switch {
 	case s.Leaf == nil:
-		return "serving certificate issued by the promoted CA"
+		return "serving certificate missing, unusable or signed by a replaced CA: issued anew"
 	case s.Leaf.Cert.CheckSignatureFrom(s.CA.Cert) != nil:
 		return "serving certificate not signed by the current CA"
 	case !validAt(s.Leaf.Cert, now):
@@ -209,6 +242,13 @@ func (p policy) wake(s *state, published time.Time) time.Time {
 		consider(c.NotAfter)
 	}
 	return t
+}
+
+func caCert(kp *keyPair) *x509.Certificate {
+	if kp == nil {
+		return nil
+	}
+	return kp.Cert
 }
 
 func validAt(c *x509.Certificate, now time.Time) bool {

@@ -2,6 +2,7 @@ package certs
 
 import (
 	"crypto/x509"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -154,6 +155,99 @@ func TestDecodeStateRoundTripAndCorruption(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "PRIVATE KEY-----") {
 				t.Fatalf("error leaks key material: %v", err)
+			}
+		})
+	}
+}
+
+// TestSalvagePartialCorruption: a corrupted entry costs only that entry. A CA whose
+// certificate and key still match keeps signing, and every CA still valid stays in the bundle.
+func TestSalvagePartialCorruption(t *testing.T) {
+	t.Parallel()
+	p := policy{Hosts: testHosts, CAValidity: 90 * 24 * time.Hour, LeafValidity: 9 * 24 * time.Hour, PropagationDelay: time.Hour}
+	now := time.Now()
+	old, _, err := p.step(now.Add(-70*24*time.Hour), nil, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A Secret mid-life: a current CA, a previous one still valid, and a next one rolling in.
+	st, _, err := p.step(now, nil, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Previous = []*x509.Certificate{old.CA.Cert}
+	nextCA, err := newCA(caCommonName, now, p.CAValidity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	garbled := []byte("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n")
+	tests := []struct {
+		name        string
+		rolling     bool
+		edit        func(d map[string][]byte)
+		problem     string
+		sameCA      bool // the signing CA is kept
+		promoted    bool // the next CA signs now
+		sameLeaf    bool
+		stillTrusts []string // CAs the bundle must keep: "current", "previous", "next"
+	}{
+		{"bundle with junk appended", false, func(d map[string][]byte) { d[KeyCABundle] = append(d[KeyCABundle], "junk"...) },
+			"ca-bundle.crt: data after the last PEM block", true, false, true, []string{"current", "previous"}},
+		{"bundle with a garbled block first", false, func(d map[string][]byte) { d[KeyCABundle] = append(garbled, d[KeyCABundle]...) },
+			"ca-bundle.crt: parsing certificate", true, false, true, []string{"current", "previous"}},
+		{"bundle emptied", false, func(d map[string][]byte) { d[KeyCABundle] = []byte("x") },
+			"ca-bundle.crt", true, false, true, []string{"current"}},
+		{"leaf garbled", false, func(d map[string][]byte) { d[KeyCert] = garbled },
+			"tls.crt/tls.key: parsing certificate", true, false, false, []string{"current", "previous"}},
+		{"CA key garbled", false, func(d map[string][]byte) { d[KeyCAKey] = []byte("-----") },
+			"ca.crt/ca.key: private key is not PEM", false, false, false, []string{"current", "previous"}},
+		{"CA key garbled during a rollover", true, func(d map[string][]byte) { d[KeyCAKey] = []byte("-----") },
+			"ca.crt/ca.key", false, true, false, []string{"current", "previous", "next"}},
+		{"next CA key garbled", true, func(d map[string][]byte) { d[KeyNextCAKey] = []byte("-----") },
+			"next-ca.crt/next-ca.key", true, false, true, []string{"current", "previous", "next"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := *st
+			if tt.rolling {
+				in.NextCA = nextCA
+			}
+			d := in.data()
+			tt.edit(d)
+			cur, problems := salvageState(d)
+			if !strings.Contains(strings.Join(problems, "; "), tt.problem) {
+				t.Fatalf("problems %q lack %q", problems, tt.problem)
+			}
+			next, _, err := p.step(now, cur, time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case tt.sameCA && !next.CA.Cert.Equal(st.CA.Cert):
+				t.Error("the signing CA was replaced")
+			case tt.promoted && !next.CA.Cert.Equal(nextCA.Cert):
+				t.Error("the next CA was not promoted")
+			case !tt.sameCA && !tt.promoted && next.CA.Cert.Equal(st.CA.Cert):
+				t.Error("a CA without its key still signs")
+			}
+			if got := next.Leaf.Cert.Equal(st.Leaf.Cert); got != tt.sameLeaf {
+				t.Errorf("leaf kept = %v, want %v", got, tt.sameLeaf)
+			}
+			if err := next.Leaf.Cert.CheckSignatureFrom(next.CA.Cert); err != nil {
+				t.Errorf("leaf not signed by the signing CA: %v", err)
+			}
+			bundle, err := parseCerts(next.bundle())
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]*x509.Certificate{"current": st.CA.Cert, "previous": old.CA.Cert, "next": nextCA.Cert}
+			for _, w := range tt.stillTrusts {
+				if !slices.ContainsFunc(bundle, want[w].Equal) {
+					t.Errorf("the %s CA left the bundle", w)
+				}
+			}
+			if _, err := decodeState(next.data()); err != nil {
+				t.Errorf("the rewritten Secret is not clean: %v", err)
 			}
 		})
 	}

@@ -16,8 +16,12 @@ import (
 	"k8s.io/client-go/util/retry"
 )
 
-// managedByLabel marks the Secret so operators know who rewrites it.
-const managedByLabel = "app.kubernetes.io/managed-by"
+// managedByLabel marks the Secret so operators know who rewrites it, and the webhook which
+// Secret is its own: it never takes over one without the mark.
+const (
+	managedByLabel = "app.kubernetes.io/managed-by"
+	managedByValue = "vault-injector"
+)
 
 // reconcile brings the Secret, the cert dir and the caBundle in line once, and returns when
 // it next needs to run.
@@ -78,20 +82,31 @@ func (m *Manager) syncSecret(ctx context.Context) (*state, error) {
 	secrets := m.client.CoreV1().Secrets(m.opts.Namespace)
 	sec, err := secrets.Get(ctx, m.opts.SecretName, metav1.GetOptions{})
 	var cur *state
+	var repair []string
 	switch {
 	case apierrors.IsNotFound(err):
 		sec = nil
 	case err != nil:
 		return nil, fmt.Errorf("reading TLS Secret %s/%s: %w", m.opts.Namespace, m.opts.SecretName, err)
 	default:
-		if cur, err = decodeState(sec.Data); err != nil {
-			m.log.Info("Replacing corrupt TLS Secret: its certificates cannot be used", "reason", err.Error())
-			cur = nil
+		if sec.Labels[managedByLabel] != managedByValue {
+			return nil, fmt.Errorf("TLS Secret %s/%s was not created by vault-injector (it lacks the label %s=%s), so it is not overwritten: "+
+				"delete it and the webhook creates its own, set --tls-secret to another name, or add that label to hand it over",
+				m.opts.Namespace, m.opts.SecretName, managedByLabel, managedByValue)
 		}
+		var problems []string
+		if cur, problems = salvageState(sec.Data); len(problems) > 0 {
+			m.log.Info("Repairing TLS Secret: some entries cannot be used", "reason", strings.Join(problems, "; "),
+				"caKept", cur.CA != nil)
+		}
+		repair = problems
 	}
 	next, why, err := m.pol.step(m.opts.Now(), cur, m.published(cur))
 	if err != nil {
 		return nil, err
+	}
+	if why == nil && len(repair) > 0 {
+		next, why = cur, []string{"unusable entries rewritten"}
 	}
 	if why == nil {
 		return cur, nil
@@ -101,7 +116,7 @@ func (m *Manager) syncSecret(ctx context.Context) (*state, error) {
 			ObjectMeta: metav1.ObjectMeta{
 				Name:      m.opts.SecretName,
 				Namespace: m.opts.Namespace,
-				Labels:    map[string]string{managedByLabel: "vault-injector"},
+				Labels:    map[string]string{managedByLabel: managedByValue},
 			},
 			Type: corev1.SecretTypeTLS,
 			Data: next.data(),
