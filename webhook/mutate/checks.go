@@ -26,11 +26,25 @@ func injectValueWarning(a map[string]string) []string {
 		contract.AnnotationInject, shorten(v), contract.InjectTrue)}
 }
 
+// crossChecks are the annotation checks that need the cluster defaults or the whole set of
+// annotations, all reported together as an *annotations.Error.
+func crossChecks(opts annotations.Options, d Defaults) error {
+	var problems []string
+	if p := nothingToInject(opts); p != "" {
+		problems = append(problems, p)
+	}
+	problems = append(problems, resourceProblems(opts, d)...)
+	if len(problems) == 0 {
+		return nil
+	}
+	return &annotations.Error{Problems: problems}
+}
+
 // nothingToInject refuses an opted-in pod without a single secret: an agent with nothing to
 // fetch is almost always a typo in the secret-<name> keys.
-func nothingToInject(opts annotations.Options) error {
+func nothingToInject(opts annotations.Options) string {
 	if len(opts.Secrets) > 0 {
-		return nil
+		return ""
 	}
 	msg := fmt.Sprintf("%s=%q: no secret to inject: add %s<name> with a Vault path, such as %sdb: secret/data/app/db",
 		contract.AnnotationInject, contract.InjectTrue, contract.AnnotationSecretPrefix, contract.AnnotationSecretPrefix)
@@ -43,7 +57,7 @@ func nothingToInject(opts annotations.Options) error {
 	if len(hints) > 0 {
 		msg += "; ignored as unknown: " + strings.Join(hints, ", ")
 	}
-	return &annotations.Error{Problems: []string{msg}}
+	return msg
 }
 
 // resourceProblems refuses an agent request above its limit when one side comes from an

@@ -46,6 +46,11 @@ func TestHardeningDenials(t *testing.T) {
 			delete(p.Annotations, contract.AnnotationSecretPrefix+"s")
 			return p
 		}(), nil, DenyInvalidAnnotations, []string{"no secret to inject: add vault-injector.io/secret-<name>"}},
+		{"no secret and a request above the limit, together", func() *corev1.Pod {
+			p := testPod(map[string]string{contract.AnnotationAgentMemoryRequest: "128Mi"}, "app")
+			delete(p.Annotations, contract.AnnotationSecretPrefix+"s")
+			return p
+		}(), nil, DenyInvalidAnnotations, []string{"2 invalid vault-injector annotations", "no secret to inject", "agent memory request 128Mi"}},
 		{"mount path written unclean", func() *corev1.Pod {
 			p := testPod(nil, "app")
 			p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/vault//secrets/"}}

@@ -73,12 +73,7 @@ func Pod(pod *corev1.Pod, d Defaults) (Result, error) {
 	}
 	opts, warnings, err := annotations.Parse(pod.Annotations)
 	if err == nil {
-		err = nothingToInject(opts)
-	}
-	if err == nil {
-		if problems := resourceProblems(opts, d); len(problems) > 0 {
-			err = &annotations.Error{Problems: problems}
-		}
+		err = crossChecks(opts, d)
 	}
 	if err != nil {
 		return Result{Warnings: warnings}, &Denial{Reason: DenyInvalidAnnotations, Err: err}
