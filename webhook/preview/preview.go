@@ -122,8 +122,12 @@ func misplacedAnnotations(obj map[string]any) []string {
 		return nil
 	}
 	sort.Strings(keys)
-	return []string{fmt.Sprintf("%s is on the %s's own metadata, where the webhook never sees it: move it to %s.metadata.annotations",
-		strings.Join(keys, ", "), kind, strings.Join(path, "."))}
+	verb, it := "is", "it"
+	if len(keys) > 1 {
+		verb, it = "are", "them"
+	}
+	return []string{fmt.Sprintf("%s %s on the %s's own metadata, where the webhook never sees %s: move %s to %s.metadata.annotations",
+		strings.Join(keys, ", "), verb, kind, it, it, strings.Join(path, "."))}
 }
 
 // injectObject injects obj's pod template in place; other kinds pass through.

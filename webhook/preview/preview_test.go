@@ -36,13 +36,13 @@ apiVersion: apps/v1
 kind: Deployment
 metadata: {name: d, annotations: {vault-injector.io/inject: "true", vault-injector.io/secret-db: kv/db}}
 spec: {template: {spec: {containers: [{name: app, image: app}]}}}
-`, []string{"kind: Deployment"}, 1, []string{"vault-injector.io/inject, vault-injector.io/secret-db is on the Deployment's own metadata, where the webhook never sees it: move it to spec.template.metadata.annotations"}, nil},
+`, []string{"kind: Deployment"}, 1, []string{"vault-injector.io/inject, vault-injector.io/secret-db are on the Deployment's own metadata, where the webhook never sees them: move them to spec.template.metadata.annotations"}, nil},
 		{"CronJob's own metadata", `
 apiVersion: batch/v1
 kind: CronJob
 metadata: {name: c, annotations: {vault-injector.io/inject: "true"}}
 spec: {jobTemplate: {spec: {template: {spec: {containers: [{name: app, image: app}]}}}}}
-`, nil, 1, []string{"move it to spec.jobTemplate.spec.template.metadata.annotations"}, nil},
+`, nil, 1, []string{"vault-injector.io/inject is on the CronJob's own metadata", "move it to spec.jobTemplate.spec.template.metadata.annotations"}, nil},
 		{"inject True", strings.Replace(pod, `inject: "true"`, `inject: "True"`, 1), nil, 1,
 			[]string{`Pod/p: vault-injector.io/inject="True" does not opt the pod in and the webhook ignores it: use "true"`}, nil},
 		{"inject yes", strings.Replace(pod, `inject: "true"`, `inject: "yes"`, 1), nil, 1, []string{`"yes" does not opt the pod in`}, nil},
