@@ -1,8 +1,9 @@
 // Package stack runs the whole vault-injector flow on real parts: the test cluster
 // (test/cluster), a Vault dev server (test/vaultserver) that pods reach on the bridge gateway,
 // with the kubernetes auth method pointed at the cluster's API server, and the webhook as a
-// process registered through the dev overlay's MutatingWebhookConfiguration. The e2e suite and
-// `make demo` both stand on it.
+// process registered through the dev overlay's MutatingWebhookConfiguration. The cluster routes
+// Services (kube-proxy), so the shipped install can replace the process for a while
+// (InstallKustomize, InstallHelm). The e2e suite and `make demo` both stand on it.
 package stack
 
 import (
@@ -51,6 +52,7 @@ type Stack struct {
 
 	AgentImage, TokenizerImage, ToolboxImage images.Image
 	logf                                     func(string, ...any)
+	webhookImported                          bool // the product's webhook image, built once
 }
 
 // Up brings everything up; on failure it tears down what it started.
@@ -73,7 +75,7 @@ func Up(ctx context.Context, o Options) (s *Stack, err error) {
 			s = nil
 		}
 	}()
-	s.Cluster, err = cluster.Start(ctx, cluster.Options{Logf: o.Logf, Detached: o.Detached})
+	s.Cluster, err = cluster.Start(ctx, cluster.Options{Logf: o.Logf, Detached: o.Detached, ServiceRouting: true})
 	if err != nil {
 		return s, err
 	}
