@@ -1,7 +1,6 @@
 package mutate
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
@@ -67,23 +66,7 @@ func TestHardeningDenials(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			d := testDefaults()
-			if tt.d != nil {
-				tt.d(&d)
-			}
-			res, err := Pod(tt.pod, d)
-			var denial *Denial
-			if !errors.As(err, &denial) || res.Patch != nil {
-				t.Fatalf("want a denial, got %v (patch %v)", err, res.Patch != nil)
-			}
-			if denial.Reason != tt.reason {
-				t.Errorf("reason %q, want %q", denial.Reason, tt.reason)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("message lacks %q:\n%.800s", w, err)
-				}
-			}
+			checkDenial(t, tt.pod, tt.d, tt.reason, tt.want)
 		})
 	}
 }

@@ -75,25 +75,30 @@ func TestPodDenials(t *testing.T) {
 		}(), nil, DenyConflict, []string{"no Vault role: set vault-injector.io/role"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			d := testDefaults()
-			if tt.d != nil {
-				tt.d(&d)
-			}
-			res, err := Pod(tt.pod, d)
-			var denial *Denial
-			if !errors.As(err, &denial) || res.Patch != nil {
-				t.Fatalf("want a denial, got %v (patch %v)", err, res.Patch != nil)
-			}
-			if denial.Reason != tt.reason {
-				t.Errorf("reason %q, want %q", denial.Reason, tt.reason)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("message %q lacks %q", err, w)
-				}
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkDenial(t, tt.pod, tt.d, tt.reason, tt.want) })
+	}
+}
+
+// checkDenial injects pod under the test defaults (changed by d) and wants a denial for reason
+// whose message says every one of want.
+func checkDenial(t *testing.T, pod *corev1.Pod, d func(*Defaults), reason DenyReason, want []string) {
+	t.Helper()
+	defaults := testDefaults()
+	if d != nil {
+		d(&defaults)
+	}
+	res, err := Pod(pod, defaults)
+	var denial *Denial
+	if !errors.As(err, &denial) || res.Patch != nil {
+		t.Fatalf("want a denial, got %v (patch %v)", err, res.Patch != nil)
+	}
+	if denial.Reason != reason {
+		t.Errorf("reason %q, want %q", denial.Reason, reason)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("message lacks %q:\n%.800s", w, err)
+		}
 	}
 }
 
