@@ -10,6 +10,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/vault-injector/vault-injector/contract"
 	"github.com/vault-injector/vault-injector/webhook/annotations"
 )
 
@@ -56,7 +57,7 @@ func NewDefaults() Defaults {
 		TokenAudience: "vault",
 		TokenExpiry:   time.Hour,
 		// Rendered secrets are small; two generations of them fit with room to spare.
-		VolumeSize:    resource.MustParse("1Mi"),
+		VolumeSize:    resource.MustParse("4Mi"),
 		RunAsUser:     65532,
 		RunAsGroup:    65532,
 		CPURequest:    resource.MustParse("10m"),
@@ -95,8 +96,11 @@ func (d *Defaults) Validate() error {
 	if d.TokenExpiry < 10*time.Minute || d.TokenExpiry > 48*time.Hour {
 		bad("token expiry %s is invalid: use 10m to 48h", d.TokenExpiry)
 	}
-	if d.VolumeSize.Sign() <= 0 {
-		bad("volume size %s must be positive", d.VolumeSize.String())
+	// The agent keeps the replaced generation until the next write, so the volume must hold two
+	// copies of the largest answer it accepts for a secret.
+	if minSize := int64(2 * contract.DefaultMaxSecretBytes); d.VolumeSize.Value() < minSize {
+		bad("volume size %s cannot hold two generations of a %d-byte secret (the agent's read cap): use at least %dMi",
+			d.VolumeSize.String(), contract.DefaultMaxSecretBytes, minSize>>20)
 	}
 	if d.RunAsUser <= 0 || d.RunAsGroup <= 0 {
 		bad("agent user and group must be non-root (> 0)")

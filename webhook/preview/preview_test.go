@@ -49,7 +49,7 @@ spec: {jobTemplate: {spec: {template: {spec: {containers: [{name: app, image: ap
 		{"inject 1", strings.Replace(pod, `inject: "true"`, `inject: "1"`, 1), nil, 1, []string{`"1" does not opt the pod in`}, nil},
 		{"no secrets, typo", strings.Replace(pod, "secret-a", "secrets-a", 1), nil, 1, []string{"vault-injector.io/secrets-a is not a vault-injector annotation"},
 			[]string{"no secret to inject", "did you mean vault-injector.io/secret-a?"}},
-		{"installed defaults", pod, []string{"audience: vault", "sizeLimit: 1Mi", "image: vault-injector/agent:0.1.0"}, 1, nil, nil},
+		{"installed defaults", pod, []string{"audience: vault", "sizeLimit: 4Mi", "image: vault-injector/agent:0.1.0"}, 1, nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
