@@ -147,20 +147,22 @@ func (p *Product) Pods(ctx context.Context) ([]corev1.Pod, error) {
 	return out, nil
 }
 
-// Uninstall deletes the install (the namespace last, waiting until it is gone) and registers
-// the webhook process again through the dev overlay.
+// Uninstall deletes every object the install applied (`kubectl delete -f` of the rendered
+// manifests), then the namespace, waiting until it is gone, and registers the webhook process
+// again through the dev overlay.
 func (p *Product) Uninstall(ctx context.Context) error {
-	cs := p.s.Cluster.Clientset()
 	var errs []error
-	ignore := func(err error) {
-		if err != nil && !apierrors.IsNotFound(err) {
-			errs = append(errs, err)
-		}
+	file := filepath.Join(p.s.Dir, "product-uninstall.yaml")
+	if err := writeFile(file, p.Manifests); err != nil {
+		return err
 	}
-	ignore(cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(ctx, WebhookConfigName, metav1.DeleteOptions{}))
-	ignore(cs.RbacV1().ClusterRoleBindings().Delete(ctx, "vault-injector", metav1.DeleteOptions{}))
-	ignore(cs.RbacV1().ClusterRoles().Delete(ctx, "vault-injector", metav1.DeleteOptions{}))
-	ignore(cs.CoreV1().Namespaces().Delete(ctx, ProductNamespace, metav1.DeleteOptions{}))
+	if _, err := p.s.Cluster.Kubectl(ctx, "delete", "--ignore-not-found", "--wait=false", "-f", file); err != nil {
+		errs = append(errs, err)
+	}
+	cs := p.s.Cluster.Clientset()
+	if err := cs.CoreV1().Namespaces().Delete(ctx, ProductNamespace, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		errs = append(errs, err)
+	}
 	for {
 		_, err := cs.CoreV1().Namespaces().Get(ctx, ProductNamespace, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
