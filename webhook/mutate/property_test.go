@@ -33,6 +33,7 @@ func FuzzPatch(f *testing.F) {
 func checkGenerated(t *testing.T, seed uint64) {
 	t.Helper()
 	raw, volumePath := generatePod(seed)
+	checkDecode(t, raw)
 	d := defaultsFromHeader(t, nil)
 	if seed%3 == 0 {
 		d.Sidecar = mutate.SidecarClassic

@@ -14,12 +14,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/vault-injector/vault-injector/contract"
 	"github.com/vault-injector/vault-injector/webhook/annotations"
@@ -139,7 +138,7 @@ func runRSSCase(t *testing.T, file string) {
 	before := vmHWM(t)
 	d := mutate.NewDefaults()
 	d.VaultAddr, d.AgentImage = "https://vault:8200", "agent:v1"
-	hook := &webhook.Admission{Handler: &server.Handler{Defaults: d, Metrics: server.NewMetrics(prometheus.NewRegistry())}, RecoverPanic: ptr.To(false)}
+	hook := &server.Handler{Defaults: d, Metrics: server.NewMetrics(prometheus.NewRegistry()), Log: logr.Discard()}
 	for range 3 {
 		req := httptest.NewRequest(http.MethodPost, "/mutate", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")

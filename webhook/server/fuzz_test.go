@@ -19,9 +19,9 @@ func runtimeRaw(s string) runtime.RawExtension { return runtime.RawExtension{Raw
 // FuzzAdmissionBody sends arbitrary bodies through the full HTTP handler with panic recovery
 // off: any panic fails the fuzzer, and every answer must be a well-formed AdmissionReview.
 func FuzzAdmissionBody(f *testing.F) {
-	f.Add(review(f, "Pod", "ns", optedIn))
-	f.Add(review(f, "Pod", "ns", `{"metadata":{"annotations":{"vault-injector.io/inject":"true"}}}`))
-	f.Add(review(f, "Pod", "", `{"metadata":{"annotations":{"vault-injector.io/inject":"true","vault-injector.io/template-a":"{{"}}}`))
+	f.Add(admissionReview(f, "Pod", "ns", optedIn))
+	f.Add(admissionReview(f, "Pod", "ns", `{"metadata":{"annotations":{"vault-injector.io/inject":"true"}}}`))
+	f.Add(admissionReview(f, "Pod", "", `{"metadata":{"annotations":{"vault-injector.io/inject":"true","vault-injector.io/template-a":"{{"}}}`))
 	f.Add([]byte(`{"request":{"object":null}}`))
 	f.Add([]byte(`[]`))
 	_, hook := testHandler(prometheus.NewRegistry())
@@ -51,7 +51,7 @@ func BenchmarkHandler(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			_, hook := testHandler(prometheus.NewRegistry())
-			body := review(b, "Pod", "shop", string(pod))
+			body := admissionReview(b, "Pod", "shop", string(pod))
 			b.ReportAllocs()
 			b.SetBytes(int64(len(body)))
 			for b.Loop() {

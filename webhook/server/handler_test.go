@@ -9,14 +9,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/vault-injector/vault-injector/contract"
 	"github.com/vault-injector/vault-injector/webhook/mutate"
@@ -27,12 +26,12 @@ func testHandler(reg prometheus.Registerer) (*Handler, http.Handler) {
 	d := mutate.NewDefaults()
 	d.VaultAddr = "https://vault:8200"
 	d.AgentImage = "agent:v1"
-	h := &Handler{Defaults: d, Metrics: NewMetrics(reg)}
-	return h, &webhook.Admission{Handler: h, RecoverPanic: ptr.To(false)}
+	h := &Handler{Defaults: d, Metrics: NewMetrics(reg), Log: logr.Discard()}
+	return h, h
 }
 
-// review wraps an object (as JSON) in an AdmissionReview for a CREATE.
-func review(t testing.TB, kind, namespace, object string) []byte {
+// admissionReview wraps an object (as JSON) in an AdmissionReview for a CREATE.
+func admissionReview(t testing.TB, kind, namespace, object string) []byte {
 	t.Helper()
 	ar := admissionv1.AdmissionReview{
 		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
@@ -80,7 +79,7 @@ func TestHandlerOverTLS(t *testing.T) {
 	}
 
 	t.Run("injects with a patch and warnings", func(t *testing.T) {
-		_, out := post(review(t, "Pod", "shop", optedIn))
+		_, out := post(admissionReview(t, "Pod", "shop", optedIn))
 		r := out.Response
 		if !r.Allowed || r.UID != "uid-1" || r.PatchType == nil || *r.PatchType != admissionv1.PatchTypeJSONPatch {
 			t.Fatalf("response = %+v", r)
@@ -102,26 +101,26 @@ func TestHandlerOverTLS(t *testing.T) {
 	})
 	t.Run("denies bad annotations with the message", func(t *testing.T) {
 		bad := strings.Replace(optedIn, `"secret/db"`, `"/abs/path"`, 1)
-		_, out := post(review(t, "Pod", "shop", bad))
+		_, out := post(admissionReview(t, "Pod", "shop", bad))
 		r := out.Response
 		if r.Allowed || r.Result == nil || !strings.Contains(r.Result.Message, `vault-injector.io/secret-db="/abs/path"`) {
 			t.Fatalf("response = %+v", r)
 		}
 	})
 	t.Run("passes pods that did not opt in", func(t *testing.T) {
-		_, out := post(review(t, "Pod", "shop", `{"metadata":{"name":"x"},"spec":{"containers":[{"name":"a","image":"b"}]}}`))
+		_, out := post(admissionReview(t, "Pod", "shop", `{"metadata":{"name":"x"},"spec":{"containers":[{"name":"a","image":"b"}]}}`))
 		if !out.Response.Allowed || len(out.Response.Patch) != 0 {
 			t.Fatalf("response = %+v", out.Response)
 		}
 	})
 	t.Run("passes other kinds", func(t *testing.T) {
-		_, out := post(review(t, "ConfigMap", "shop", `{"metadata":{"name":"x"}}`))
+		_, out := post(admissionReview(t, "ConfigMap", "shop", `{"metadata":{"name":"x"}}`))
 		if !out.Response.Allowed || len(out.Response.Patch) != 0 {
 			t.Fatalf("response = %+v", out.Response)
 		}
 	})
 	t.Run("refuses a body that is not a pod", func(t *testing.T) {
-		_, out := post(review(t, "Pod", "shop", `{"spec":{"containers":"nope"}}`))
+		_, out := post(admissionReview(t, "Pod", "shop", `{"spec":{"containers":"nope"}}`))
 		if out.Response.Allowed || out.Response.Result.Code != http.StatusBadRequest {
 			t.Fatalf("response = %+v", out.Response)
 		}
@@ -133,7 +132,7 @@ func TestHandlerOverTLS(t *testing.T) {
 		}
 	})
 	t.Run("refuses oversized bodies", func(t *testing.T) {
-		huge := review(t, "Pod", "shop", `{"metadata":{"name":"`+strings.Repeat("x", 8<<20)+`"}}`)
+		huge := admissionReview(t, "Pod", "shop", `{"metadata":{"name":"`+strings.Repeat("x", 8<<20)+`"}}`)
 		_, out := post(huge)
 		if out.Response == nil || out.Response.Allowed || out.Response.Result.Code != http.StatusRequestEntityTooLarge {
 			t.Fatalf("response = %+v", out.Response)

@@ -13,11 +13,9 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
-	"k8s.io/utils/ptr"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/vault-injector/vault-injector/webhook/config"
 )
@@ -69,11 +67,8 @@ func Run(ctx context.Context, cfg config.Config, log logr.Logger, certs CertSour
 		CertDir: cfg.TLSDir,
 		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }},
 	})
-	srv.Register(MutatePath, closeWhenDraining(&draining, &webhook.Admission{
-		Handler:        &Handler{Defaults: cfg.Inject, Metrics: NewMetrics(ctrlmetrics.Registry)},
-		RecoverPanic:   ptr.To(true),
-		LogConstructor: requestLogger,
-	}))
+	handler := &Handler{Defaults: cfg.Inject, Metrics: NewMetrics(ctrlmetrics.Registry), Log: log}
+	srv.Register(MutatePath, closeWhenDraining(&draining, recoverPanics(log, handler)))
 
 	health := http.NewServeMux()
 	health.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
@@ -116,20 +111,6 @@ func closeWhenDraining(draining *atomic.Bool, h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
-}
-
-// requestLogger names each admission once (controller-runtime's default repeats namespace and
-// name, and adds fields this webhook does not need); Handle adds generateName when the name is
-// not set yet.
-func requestLogger(base logr.Logger, req *admission.Request) logr.Logger {
-	if req == nil {
-		return base
-	}
-	log := base.WithValues("requestID", req.UID, "namespace", req.Namespace)
-	if req.Name != "" {
-		log = log.WithValues("name", req.Name)
-	}
-	return log
 }
 
 // serveHTTP serves h on addr until ctx ends.

@@ -1,0 +1,99 @@
+package jsonread
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+var seeds = []string{
+	`{}`, `[]`, `null`, `true`, `false`, `0`, `-0.5e+10`, `"a"`, ` {"a" : [1, 2.5, "x", null, {"b": false}]} `,
+	`"\u00e9\ud83d\ude00\n\"\\\/\b\f\r\t"`, `"\ud800"`, `"\ud800\u0041"`, `"\udc00\ud800"`, "\"\xff\xfe\"",
+	`{"a":"1","b":null,"a":"2"}`, `{"a":1}`, `01`, `1.`, `1e`, `-`, `"\x"`, "\"\x01\"", `{"a" 1}`, `[1,]`,
+	`{"a":1,}`, `[1 2]`, `tru`, `nul`, `"abc`, `{"a":"b"} x`, `{"k\u0065y":"v"}`, strings.Repeat("[", 10001),
+}
+
+// FuzzReader holds the reader to encoding/json: the same inputs are valid, and strings and
+// string maps decode to the same values.
+func FuzzReader(f *testing.F) {
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := New(b)
+		err := r.Skip()
+		if err == nil {
+			err = r.End()
+		}
+		if valid := json.Valid(b); valid != (err == nil) {
+			t.Fatalf("json.Valid=%v, reader: %v", valid, err)
+		}
+		want, got := "unchanged", "unchanged" // null leaves a string as it was
+		wantErr := json.Unmarshal(b, &want)
+		r = New(b)
+		gotErr := r.StringInto(&got)
+		if gotErr == nil {
+			gotErr = r.End()
+		}
+		if (gotErr == nil) != (wantErr == nil) || gotErr == nil && got != want {
+			t.Fatalf("string: reader %q, %v; encoding/json %q, %v", got, gotErr, want, wantErr)
+		}
+		var wantMap map[string]string
+		wantErr = json.Unmarshal(b, &wantMap)
+		r = New(b)
+		gotMap, gotErr := r.StringMap(nil)
+		if gotErr == nil {
+			gotErr = r.End()
+		}
+		if (gotErr == nil) != (wantErr == nil) || gotErr == nil && !reflect.DeepEqual(gotMap, wantMap) {
+			t.Fatalf("map: reader %v, %v; encoding/json %v, %v", gotMap, gotErr, wantMap, wantErr)
+		}
+	})
+}
+
+func TestReaderErrors(t *testing.T) {
+	for _, tc := range []struct {
+		in     string
+		read   func(*Reader) error
+		syntax bool // a *SyntaxError, else a *TypeError
+	}{
+		{`{"a":1} x`, func(r *Reader) error { return errors.Join(r.Skip(), r.End()) }, true},
+		{`5`, func(r *Reader) error { var s string; return r.StringInto(&s) }, false},
+		{`"s"`, func(r *Reader) error { var b bool; return r.BoolInto(&b) }, false},
+		{`[1]`, func(r *Reader) error { return r.Object(func([]byte) error { return r.Skip() }) }, false},
+		{`{}`, func(r *Reader) error { _, err := r.Array(r.Skip); return err }, false},
+		{strings.Repeat("[", 10001) + strings.Repeat("]", 10001), func(r *Reader) error { return r.Skip() }, true},
+	} {
+		err := tc.read(New([]byte(tc.in)))
+		var se *SyntaxError
+		var te *TypeError
+		if tc.syntax && !errors.As(err, &se) || !tc.syntax && !errors.As(err, &te) {
+			t.Errorf("%.20q: got %v (%T), want syntax error %v", tc.in, err, err, tc.syntax)
+		}
+	}
+}
+
+func TestRawAndNull(t *testing.T) {
+	r := New([]byte(` { "a" : [1, {"b": "c"}] , "n": null, "t": true } `))
+	var raw []byte
+	var null, b bool
+	err := r.Object(func(key []byte) (err error) {
+		switch string(key) {
+		case "a":
+			raw, err = r.Raw()
+		case "n":
+			null = r.Null()
+		case "t":
+			err = r.BoolInto(&b)
+		}
+		return err
+	})
+	if err != nil || r.End() != nil {
+		t.Fatal(err)
+	}
+	if string(raw) != `[1, {"b": "c"}]` || !null || !b {
+		t.Fatalf("raw %q, null %v, bool %v", raw, null, b)
+	}
+}

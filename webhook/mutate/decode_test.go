@@ -1,0 +1,111 @@
+package mutate_test
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	sigsjson "sigs.k8s.io/json"
+	"sigs.k8s.io/yaml"
+
+	"github.com/vault-injector/vault-injector/webhook/mutate"
+)
+
+// referenceDecode is what Decode must return: the API machinery's decoder (reflection,
+// case-sensitive keys) on the fields the plan reads. ok is false when the input repeats a key,
+// where decoders may legitimately differ (the API server never sends one).
+func referenceDecode(raw []byte) (pod *corev1.Pod, err error, ok bool) {
+	type container struct {
+		Name            string                         `json:"name"`
+		VolumeMounts    []corev1.VolumeMount           `json:"volumeMounts"`
+		SecurityContext *corev1.SecurityContext        `json:"securityContext"`
+		RestartPolicy   *corev1.ContainerRestartPolicy `json:"restartPolicy"`
+	}
+	var in struct {
+		Metadata struct {
+			Name         string            `json:"name"`
+			GenerateName string            `json:"generateName"`
+			Annotations  map[string]string `json:"annotations"`
+		} `json:"metadata"`
+		Spec struct {
+			InitContainers []container `json:"initContainers"`
+			Containers     []container `json:"containers"`
+			Volumes        []struct {
+				Name string `json:"name"`
+			} `json:"volumes"`
+			SecurityContext *corev1.PodSecurityContext `json:"securityContext"`
+			RestartPolicy   corev1.RestartPolicy       `json:"restartPolicy"`
+			HostNetwork     bool                       `json:"hostNetwork"`
+		} `json:"spec"`
+	}
+	strict, err := sigsjson.UnmarshalStrict(raw, &in, sigsjson.DisallowDuplicateFields)
+	if err != nil {
+		return nil, err, true
+	}
+	if len(strict) > 0 {
+		return nil, nil, false
+	}
+	containers := func(in []container) []corev1.Container {
+		if in == nil {
+			return nil
+		}
+		out := make([]corev1.Container, len(in))
+		for i, c := range in {
+			out[i] = corev1.Container{Name: c.Name, VolumeMounts: c.VolumeMounts, SecurityContext: c.SecurityContext, RestartPolicy: c.RestartPolicy}
+		}
+		return out
+	}
+	pod = &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: in.Metadata.Name, GenerateName: in.Metadata.GenerateName, Annotations: in.Metadata.Annotations},
+		Spec: corev1.PodSpec{
+			InitContainers: containers(in.Spec.InitContainers), Containers: containers(in.Spec.Containers),
+			SecurityContext: in.Spec.SecurityContext, RestartPolicy: in.Spec.RestartPolicy, HostNetwork: in.Spec.HostNetwork,
+		},
+	}
+	if in.Spec.Volumes != nil {
+		pod.Spec.Volumes = make([]corev1.Volume, len(in.Spec.Volumes))
+		for i, v := range in.Spec.Volumes {
+			pod.Spec.Volumes[i].Name = v.Name
+		}
+	}
+	return pod, nil, true
+}
+
+func checkDecode(t *testing.T, raw []byte) {
+	t.Helper()
+	want, wantErr, ok := referenceDecode(raw)
+	got, gotErr := mutate.Decode(raw)
+	if !ok {
+		return
+	}
+	if (gotErr == nil) != (wantErr == nil) {
+		t.Fatalf("Decode error %v, reference error %v", gotErr, wantErr)
+	}
+	if gotErr == nil && !reflect.DeepEqual(got, want) {
+		t.Fatalf("Decode\n%#v\nreference\n%#v", got, want)
+	}
+}
+
+// FuzzDecode holds Decode to the reference decoder on the golden pods and mutations of them.
+func FuzzDecode(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.yaml")
+	for _, file := range files {
+		src, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		if raw, err := yaml.YAMLToJSON(src); err == nil {
+			f.Add(raw)
+		}
+	}
+	for _, s := range []string{`null`, `[]`, `{"metadata":null,"spec":null}`, `{"spec":{"containers":null,"volumes":[]}}`,
+		`{"metadata":{"annotations":{"a":null}}}`, `{"metadata":{"Name":"x","n\u0061me":"y"}}`,
+		`{"spec":{"containers":[{"name":"a","volumeMounts":[{"name":"v","mountPath":"/x","readOnly":true}],"securityContext":{"runAsUser":5},"restartPolicy":"Always"}]}}`,
+		`{"spec":{"containers":[{"name":1}]}}`, `{"spec":{"hostNetwork":"yes"}}`, `{"spec":{"securityContext":{"runAsUser":"x"}}}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(checkDecode)
+}

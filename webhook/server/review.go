@@ -1,0 +1,117 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/vault-injector/vault-injector/webhook/jsonread"
+)
+
+// maxReviewBytes bounds the body read: a review carries the pod (at most mutate.MaxPodBytes,
+// the API server's own limit) with the request's identity around it.
+const maxReviewBytes = 7 << 20
+
+// review is the part of an AdmissionReview (v1; v1beta1 has the same shape) the webhook reads.
+type review struct {
+	apiVersion string
+	uid        string
+	group      string // of the object's kind
+	kind       string
+	operation  string
+	namespace  string
+	object     []byte // the object as sent, undecoded
+}
+
+// readReview reads and decodes the request's AdmissionReview. The error's status is for the
+// response: the API server shows it when the webhook refuses a request.
+func readReview(req *http.Request) (review, int, error) {
+	if ct := req.Header.Get("Content-Type"); ct != "application/json" {
+		return review{}, http.StatusBadRequest, fmt.Errorf("content type %q: want application/json", ct)
+	}
+	body, err := io.ReadAll(io.LimitReader(req.Body, maxReviewBytes+1))
+	switch {
+	case err != nil:
+		return review{}, http.StatusBadRequest, fmt.Errorf("reading the request: %w", err)
+	case len(body) > maxReviewBytes:
+		return review{}, http.StatusRequestEntityTooLarge, fmt.Errorf("the request is over %d bytes", maxReviewBytes)
+	case len(body) == 0:
+		return review{}, http.StatusBadRequest, errors.New("the request body is empty")
+	}
+	rv, err := decodeReview(body)
+	if err != nil {
+		return rv, http.StatusBadRequest, fmt.Errorf("decoding the admission review: %w", err)
+	}
+	return rv, 0, nil
+}
+
+// decodeReview reads the review in one pass, keeping the object's bytes for the pod decoder:
+// the kind is not known until the whole review is read (JSON members have no order).
+func decodeReview(body []byte) (review, error) {
+	var rv review
+	hasRequest := false
+	r := jsonread.New(body)
+	err := r.Object(func(key []byte) error {
+		switch string(key) {
+		case "apiVersion":
+			return r.StringInto(&rv.apiVersion)
+		case "request":
+			hasRequest = !r.Null()
+			return r.Object(func(key []byte) (err error) {
+				switch string(key) {
+				case "uid":
+					return r.StringInto(&rv.uid)
+				case "kind":
+					return r.Object(func(key []byte) error {
+						switch string(key) {
+						case "group":
+							return r.StringInto(&rv.group)
+						case "kind":
+							return r.StringInto(&rv.kind)
+						}
+						return r.Skip()
+					})
+				case "operation":
+					return r.StringInto(&rv.operation)
+				case "namespace":
+					return r.StringInto(&rv.namespace)
+				case "object":
+					rv.object, err = r.Raw()
+					return err
+				}
+				return r.Skip()
+			})
+		}
+		return r.Skip()
+	})
+	if err == nil {
+		err = r.End()
+	}
+	if err == nil && !hasRequest {
+		err = errors.New("it has no request")
+	}
+	return rv, err
+}
+
+// encodeResponse writes the AdmissionReview that answers rv, in rv's API version.
+func encodeResponse(rv review, resp *admissionv1.AdmissionResponse) []byte {
+	apiVersion := rv.apiVersion
+	if apiVersion != "admission.k8s.io/v1beta1" {
+		apiVersion = "admission.k8s.io/v1"
+	}
+	resp.UID = types.UID(rv.uid)
+	b, err := json.Marshal(admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: apiVersion, Kind: "AdmissionReview"},
+		Response: resp,
+	})
+	if err != nil { // a response of strings, bytes and a bool always encodes
+		panic(fmt.Sprintf("encoding an admission response: %v", err))
+	}
+	return b
+}
