@@ -12,6 +12,7 @@ package jsonread
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -50,6 +51,15 @@ func (e *TypeError) Error() string {
 }
 
 func (r *Reader) syntax(msg string) error { return &SyntaxError{Msg: msg, Offset: r.pos} }
+
+// wrongType passes over a valid value of the wrong kind: a *TypeError at its start.
+func (r *Reader) wrongType(want string) error {
+	start := r.pos
+	if err := r.Skip(); err != nil {
+		return err
+	}
+	return &TypeError{Want: want, Offset: start}
+}
 
 // ws skips white space and returns the next byte, or 0 at the end.
 func (r *Reader) ws() byte {
@@ -90,10 +100,7 @@ func (r *Reader) Object(field func(key []byte) error) error {
 		return r.literal("null")
 	case '{':
 	default:
-		if err := r.Skip(); err != nil {
-			return err
-		}
-		return &TypeError{Want: "an object", Offset: r.pos}
+		return r.wrongType("an object")
 	}
 	if err := r.enter(); err != nil {
 		return err
@@ -140,10 +147,7 @@ func (r *Reader) Array(elem func() error) (isNull bool, err error) {
 		return true, r.literal("null")
 	case '[':
 	default:
-		if err := r.Skip(); err != nil {
-			return false, err
-		}
-		return false, &TypeError{Want: "an array", Offset: r.pos}
+		return false, r.wrongType("an array")
 	}
 	if err := r.enter(); err != nil {
 		return false, err
@@ -191,10 +195,7 @@ func (r *Reader) StringInto(dst *string) error {
 	case 'n':
 		return r.literal("null")
 	}
-	if err := r.Skip(); err != nil {
-		return err
-	}
-	return &TypeError{Want: "a string", Offset: r.pos}
+	return r.wrongType("a string")
 }
 
 // BoolInto reads a boolean into *dst; a null leaves *dst unchanged.
@@ -209,11 +210,31 @@ func (r *Reader) BoolInto(dst *bool) error {
 	case 'n':
 		return r.literal("null")
 	}
-	if err := r.Skip(); err != nil {
-		return err
-	}
-	return &TypeError{Want: "a boolean", Offset: r.pos}
+	return r.wrongType("a boolean")
 }
+
+// Int64 reads an integer (no fraction or exponent, as encoding/json wants for an int64);
+// isNull reports a null instead.
+func (r *Reader) Int64() (v int64, isNull bool, err error) {
+	switch c := r.ws(); {
+	case c == 'n':
+		return 0, true, r.literal("null")
+	case c == '-' || c >= '0' && c <= '9':
+		start := r.pos
+		if err := r.number(); err != nil {
+			return 0, false, err
+		}
+		v, err := strconv.ParseInt(string(r.buf[start:r.pos]), 10, 64)
+		if err != nil {
+			return 0, false, &TypeError{Want: "an int64", Offset: start}
+		}
+		return v, false, nil
+	}
+	return 0, false, r.wrongType("an int64")
+}
+
+// Offset is the cursor's position in the input.
+func (r *Reader) Offset() int { return r.pos }
 
 // StringMap reads an object of strings into m (allocated when nil) and returns it; a null
 // gives nil, and a null member the empty string, as encoding/json does.

@@ -10,13 +10,13 @@ import (
 
 var seeds = []string{
 	`{}`, `[]`, `null`, `true`, `false`, `0`, `-0.5e+10`, `"a"`, ` {"a" : [1, 2.5, "x", null, {"b": false}]} `,
-	`"\u00e9\ud83d\ude00\n\"\\\/\b\f\r\t"`, `"\ud800"`, `"\ud800\u0041"`, `"\udc00\ud800"`, "\"\xff\xfe\"",
+	`"\u00e9\ud83d\ude00\n\"\\\/\b\f\r\t"`, `"\ud800"`, `-0`, `1e2`, `1.0`, `9223372036854775807`, `9223372036854775808`, `-9223372036854775808`, `"\ud800\u0041"`, `"\udc00\ud800"`, "\"\xff\xfe\"",
 	`{"a":"1","b":null,"a":"2"}`, `{"a":1}`, `01`, `1.`, `1e`, `-`, `"\x"`, "\"\x01\"", `{"a" 1}`, `[1,]`,
 	`{"a":1,}`, `[1 2]`, `tru`, `nul`, `"abc`, `{"a":"b"} x`, `{"k\u0065y":"v"}`, strings.Repeat("[", 10001),
 }
 
-// FuzzReader holds the reader to encoding/json: the same inputs are valid, and strings and
-// string maps decode to the same values.
+// FuzzReader holds the reader to encoding/json: the same inputs are valid, and strings,
+// integers and string maps decode to the same values.
 func FuzzReader(f *testing.F) {
 	for _, s := range seeds {
 		f.Add([]byte(s))
@@ -39,6 +39,19 @@ func FuzzReader(f *testing.F) {
 		}
 		if (gotErr == nil) != (wantErr == nil) || gotErr == nil && got != want {
 			t.Fatalf("string: reader %q, %v; encoding/json %q, %v", got, gotErr, want, wantErr)
+		}
+		wantInt, gotInt := int64(7), int64(7) // null leaves an int64 as it was
+		wantErr = json.Unmarshal(b, &wantInt)
+		r = New(b)
+		v, isNull, gotErr := r.Int64()
+		if gotErr == nil {
+			gotErr = r.End()
+		}
+		if !isNull {
+			gotInt = v
+		}
+		if (gotErr == nil) != (wantErr == nil) || gotErr == nil && gotInt != wantInt {
+			t.Fatalf("int64: reader %d, %v; encoding/json %d, %v", gotInt, gotErr, wantInt, wantErr)
 		}
 		var wantMap map[string]string
 		wantErr = json.Unmarshal(b, &wantMap)

@@ -11,7 +11,7 @@ import (
 	"github.com/vault-injector/vault-injector/webhook/annotations"
 )
 
-// MaxPodBytes bounds the pod as sent, checked before it is parsed: the API server refuses
+// MaxPodBytes bounds the pod as sent (the review around it is read only up to 7 MiB): the API server refuses
 // request bodies above 3 MiB, so no pod it could store is larger.
 const MaxPodBytes = 3 << 20
 

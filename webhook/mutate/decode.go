@@ -5,23 +5,29 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	sigsjson "sigs.k8s.io/json"
 
 	"github.com/vault-injector/vault-injector/webhook/jsonread"
 )
 
-// Decode reads from a pod as JSON only the fields the plan looks at, into a corev1.Pod. The
-// patch never copies the pod, so nothing else is needed. It reads in one pass (package
-// jsonread) and validates what it skips: decoding was most of an admission's CPU with
-// encoding/json. Keys match case-sensitively, as the API server decodes; the nested structs
-// the plan reads whole (mounts, security contexts) go through the API machinery's own JSON
-// decoder. Pod must give the same answer for Decode's pod as for a fully decoded one, and
-// Decode the same pod as that decoder: the golden, property and fuzz tests hold it to both.
+// Decode reads from a pod as JSON only the fields the plan looks at, into a corev1.Pod:
+// metadata name, generateName and annotations; the spec's volume names, restart policy, host
+// network, pod runAsUser and fsGroup; and per container its name, restart policy, runAsUser
+// and mounts (name and path). The patch never copies the pod, so nothing else is needed.
+// It reads in one pass (package jsonread) and validates what it skips: decoding with
+// encoding/json was most of an admission's CPU. Keys match case-sensitively, as the API
+// server decodes. FuzzDecode holds Decode to the API machinery's decoder on these fields.
 func Decode(raw []byte) (*corev1.Pod, error) {
-	if len(raw) > MaxPodBytes {
-		return nil, fmt.Errorf("the pod is %d bytes, over the limit of %d bytes (the API server's own request limit): it is not read", len(raw), MaxPodBytes)
-	}
 	r := jsonread.New(raw)
+	pod, err := DecodeFrom(r)
+	if err == nil {
+		err = r.End()
+	}
+	return pod, err
+}
+
+// DecodeFrom decodes the pod at r's cursor (an admission review's object) as Decode does.
+func DecodeFrom(r *jsonread.Reader) (*corev1.Pod, error) {
+	start := r.Offset()
 	pod := &corev1.Pod{}
 	err := r.Object(func(key []byte) error {
 		switch string(key) {
@@ -32,11 +38,11 @@ func Decode(raw []byte) (*corev1.Pod, error) {
 		}
 		return r.Skip()
 	})
-	if err == nil {
-		err = r.End()
-	}
 	if err != nil {
 		return nil, err
+	}
+	if n := r.Offset() - start; n > MaxPodBytes {
+		return nil, fmt.Errorf("the pod is %d bytes, over the limit of %d bytes (the API server's own request limit)", n, MaxPodBytes)
 	}
 	return pod, nil
 }
@@ -60,13 +66,36 @@ func decodeSpec(r *jsonread.Reader, s *corev1.PodSpec) error {
 	return r.Object(func(key []byte) (err error) {
 		switch string(key) {
 		case "initContainers":
-			s.InitContainers, err = decodeContainers(r)
+			s.InitContainers, err = decodeList(r, decodeContainer)
 		case "containers":
-			s.Containers, err = decodeContainers(r)
+			s.Containers, err = decodeList(r, decodeContainer)
 		case "volumes":
-			s.Volumes, err = decodeVolumes(r)
+			s.Volumes, err = decodeList(r, func(r *jsonread.Reader, v *corev1.Volume) error {
+				return r.Object(func(key []byte) error {
+					if string(key) == "name" {
+						return r.StringInto(&v.Name)
+					}
+					return r.Skip()
+				})
+			})
 		case "securityContext":
-			err = decodeWhole(r, &s.SecurityContext)
+			if r.Null() {
+				s.SecurityContext = nil
+				return nil
+			}
+			if s.SecurityContext == nil {
+				s.SecurityContext = &corev1.PodSecurityContext{}
+			}
+			sc := s.SecurityContext
+			err = r.Object(func(key []byte) error {
+				switch string(key) {
+				case "runAsUser":
+					return int64Into(r, &sc.RunAsUser)
+				case "fsGroup":
+					return int64Into(r, &sc.FSGroup)
+				}
+				return r.Skip()
+			})
 		case "restartPolicy":
 			err = r.StringInto((*string)(&s.RestartPolicy))
 		case "hostNetwork":
@@ -78,42 +107,61 @@ func decodeSpec(r *jsonread.Reader, s *corev1.PodSpec) error {
 	})
 }
 
-func decodeContainers(r *jsonread.Reader) ([]corev1.Container, error) {
-	out := []corev1.Container{}
-	isNull, err := r.Array(func() error {
-		var c corev1.Container
-		err := r.Object(func(key []byte) error {
-			switch string(key) {
-			case "name":
-				return r.StringInto(&c.Name)
-			case "volumeMounts":
-				return decodeWhole(r, &c.VolumeMounts)
-			case "securityContext":
-				return decodeWhole(r, &c.SecurityContext)
-			case "restartPolicy":
-				return decodeWhole(r, &c.RestartPolicy)
+func decodeContainer(r *jsonread.Reader, c *corev1.Container) error {
+	return r.Object(func(key []byte) (err error) {
+		switch string(key) {
+		case "name":
+			return r.StringInto(&c.Name)
+		case "volumeMounts":
+			c.VolumeMounts, err = decodeList(r, func(r *jsonread.Reader, m *corev1.VolumeMount) error {
+				return r.Object(func(key []byte) error {
+					switch string(key) {
+					case "name":
+						return r.StringInto(&m.Name)
+					case "mountPath":
+						return r.StringInto(&m.MountPath)
+					}
+					return r.Skip()
+				})
+			})
+			return err
+		case "securityContext":
+			if r.Null() {
+				c.SecurityContext = nil
+				return nil
 			}
-			return r.Skip()
-		})
-		out = append(out, c)
-		return err
+			if c.SecurityContext == nil {
+				c.SecurityContext = &corev1.SecurityContext{}
+			}
+			sc := c.SecurityContext
+			return r.Object(func(key []byte) error {
+				if string(key) == "runAsUser" {
+					return int64Into(r, &sc.RunAsUser)
+				}
+				return r.Skip()
+			})
+		case "restartPolicy":
+			if r.Null() {
+				c.RestartPolicy = nil
+				return nil
+			}
+			var p corev1.ContainerRestartPolicy
+			if err := r.StringInto((*string)(&p)); err != nil {
+				return err
+			}
+			c.RestartPolicy = &p
+			return nil
+		}
+		return r.Skip()
 	})
-	if isNull {
-		return nil, err
-	}
-	return out, err
 }
 
-func decodeVolumes(r *jsonread.Reader) ([]corev1.Volume, error) {
-	out := []corev1.Volume{}
+// decodeList reads an array of objects; null gives nil and [] an empty list, as encoding/json.
+func decodeList[T any](r *jsonread.Reader, decode func(*jsonread.Reader, *T) error) ([]T, error) {
+	out := []T{}
 	isNull, err := r.Array(func() error {
-		var v corev1.Volume
-		err := r.Object(func(key []byte) error {
-			if string(key) == "name" {
-				return r.StringInto(&v.Name)
-			}
-			return r.Skip()
-		})
+		var v T
+		err := decode(r, &v)
 		out = append(out, v)
 		return err
 	})
@@ -123,12 +171,16 @@ func decodeVolumes(r *jsonread.Reader) ([]corev1.Volume, error) {
 	return out, err
 }
 
-// decodeWhole decodes the next value into v with the API machinery's decoder (case-sensitive,
-// like the API server).
-func decodeWhole(r *jsonread.Reader, v any) error {
-	raw, err := r.Raw()
-	if err != nil {
+// int64Into reads an integer or null into an optional field.
+func int64Into(r *jsonread.Reader, dst **int64) error {
+	v, isNull, err := r.Int64()
+	switch {
+	case err != nil:
 		return err
+	case isNull:
+		*dst = nil
+	default:
+		*dst = &v
 	}
-	return sigsjson.UnmarshalCaseSensitivePreserveInts(raw, v)
+	return nil
 }

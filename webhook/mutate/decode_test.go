@@ -15,14 +15,20 @@ import (
 )
 
 // referenceDecode is what Decode must return: the API machinery's decoder (reflection,
-// case-sensitive keys) on the fields the plan reads. ok is false when the input repeats a key,
+// case-sensitive keys) on the fields the plan reads, and only those. ok is false when the input repeats a key,
 // where decoders may legitimately differ (the API server never sends one).
 func referenceDecode(raw []byte) (pod *corev1.Pod, err error, ok bool) {
+	type mount struct {
+		Name      string `json:"name"`
+		MountPath string `json:"mountPath"`
+	}
 	type container struct {
-		Name            string                         `json:"name"`
-		VolumeMounts    []corev1.VolumeMount           `json:"volumeMounts"`
-		SecurityContext *corev1.SecurityContext        `json:"securityContext"`
-		RestartPolicy   *corev1.ContainerRestartPolicy `json:"restartPolicy"`
+		Name            string  `json:"name"`
+		VolumeMounts    []mount `json:"volumeMounts"`
+		SecurityContext *struct {
+			RunAsUser *int64 `json:"runAsUser"`
+		} `json:"securityContext"`
+		RestartPolicy *corev1.ContainerRestartPolicy `json:"restartPolicy"`
 	}
 	var in struct {
 		Metadata struct {
@@ -36,9 +42,12 @@ func referenceDecode(raw []byte) (pod *corev1.Pod, err error, ok bool) {
 			Volumes        []struct {
 				Name string `json:"name"`
 			} `json:"volumes"`
-			SecurityContext *corev1.PodSecurityContext `json:"securityContext"`
-			RestartPolicy   corev1.RestartPolicy       `json:"restartPolicy"`
-			HostNetwork     bool                       `json:"hostNetwork"`
+			SecurityContext *struct {
+				RunAsUser *int64 `json:"runAsUser"`
+				FSGroup   *int64 `json:"fsGroup"`
+			} `json:"securityContext"`
+			RestartPolicy corev1.RestartPolicy `json:"restartPolicy"`
+			HostNetwork   bool                 `json:"hostNetwork"`
 		} `json:"spec"`
 	}
 	strict, err := sigsjson.UnmarshalStrict(raw, &in, sigsjson.DisallowDuplicateFields)
@@ -54,7 +63,16 @@ func referenceDecode(raw []byte) (pod *corev1.Pod, err error, ok bool) {
 		}
 		out := make([]corev1.Container, len(in))
 		for i, c := range in {
-			out[i] = corev1.Container{Name: c.Name, VolumeMounts: c.VolumeMounts, SecurityContext: c.SecurityContext, RestartPolicy: c.RestartPolicy}
+			out[i] = corev1.Container{Name: c.Name, RestartPolicy: c.RestartPolicy}
+			if c.VolumeMounts != nil {
+				out[i].VolumeMounts = make([]corev1.VolumeMount, len(c.VolumeMounts))
+				for j, m := range c.VolumeMounts {
+					out[i].VolumeMounts[j] = corev1.VolumeMount{Name: m.Name, MountPath: m.MountPath}
+				}
+			}
+			if c.SecurityContext != nil {
+				out[i].SecurityContext = &corev1.SecurityContext{RunAsUser: c.SecurityContext.RunAsUser}
+			}
 		}
 		return out
 	}
@@ -62,8 +80,11 @@ func referenceDecode(raw []byte) (pod *corev1.Pod, err error, ok bool) {
 		ObjectMeta: metav1.ObjectMeta{Name: in.Metadata.Name, GenerateName: in.Metadata.GenerateName, Annotations: in.Metadata.Annotations},
 		Spec: corev1.PodSpec{
 			InitContainers: containers(in.Spec.InitContainers), Containers: containers(in.Spec.Containers),
-			SecurityContext: in.Spec.SecurityContext, RestartPolicy: in.Spec.RestartPolicy, HostNetwork: in.Spec.HostNetwork,
+			RestartPolicy: in.Spec.RestartPolicy, HostNetwork: in.Spec.HostNetwork,
 		},
+	}
+	if sc := in.Spec.SecurityContext; sc != nil {
+		pod.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: sc.RunAsUser, FSGroup: sc.FSGroup}
 	}
 	if in.Spec.Volumes != nil {
 		pod.Spec.Volumes = make([]corev1.Volume, len(in.Spec.Volumes))
@@ -104,7 +125,10 @@ func FuzzDecode(f *testing.F) {
 	for _, s := range []string{`null`, `[]`, `{"metadata":null,"spec":null}`, `{"spec":{"containers":null,"volumes":[]}}`,
 		`{"metadata":{"annotations":{"a":null}}}`, `{"metadata":{"Name":"x","n\u0061me":"y"}}`,
 		`{"spec":{"containers":[{"name":"a","volumeMounts":[{"name":"v","mountPath":"/x","readOnly":true}],"securityContext":{"runAsUser":5},"restartPolicy":"Always"}]}}`,
-		`{"spec":{"containers":[{"name":1}]}}`, `{"spec":{"hostNetwork":"yes"}}`, `{"spec":{"securityContext":{"runAsUser":"x"}}}`} {
+		`{"spec":{"containers":[{"name":1}]}}`, `{"spec":{"hostNetwork":"yes"}}`, `{"spec":{"securityContext":{"runAsUser":"x"}}}`,
+		`{"spec":{"securityContext":{"runAsUser":1.5,"fsGroup":null}}}`, `{"spec":{"securityContext":{"runAsUser":1e3}}}`,
+		`{"spec":{"securityContext":{"runAsUser":99999999999999999999}}}`, `{"spec":{"securityContext":{"fsGroup":-0,"seLinuxOptions":"x"}}}`,
+		`{"spec":{"containers":[{"securityContext":null,"restartPolicy":null,"volumeMounts":null}]}}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(checkDecode)

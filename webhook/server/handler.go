@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -30,8 +31,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	rv, code, err := readReview(req)
 	var resp admissionv1.AdmissionResponse
 	if err != nil {
+		// The error names the JSON problem, never a value of the pod.
 		h.Metrics.deny("undecodable")
-		h.Log.Info("request refused", "requestID", rv.uid, "reason", "undecodable", "error", err.Error())
+		h.Log.Info("request refused", "requestID", rv.uid, "namespace", rv.namespace, "reason", "undecodable", "error", err.Error())
 		resp = errored(code, err)
 	} else {
 		resp = h.admit(rv)
@@ -47,11 +49,9 @@ func (h *Handler) admit(rv review) admissionv1.AdmissionResponse {
 		h.Metrics.skip("not-a-pod-create")
 		return allowed("vault-injector only mutates pods on create")
 	}
-	pod, err := mutate.Decode(rv.object)
-	if err != nil {
-		h.Metrics.deny("undecodable")
-		h.Log.Info("pod refused", "requestID", rv.uid, "namespace", rv.namespace, "reason", "undecodable")
-		return errored(http.StatusBadRequest, fmt.Errorf("decoding the pod: %w", err))
+	pod := rv.pod
+	if pod == nil { // the review had no object
+		pod = &corev1.Pod{}
 	}
 	// Pods made by controllers have no name yet at admission: name them by generateName.
 	nameKey, name := "name", pod.Name

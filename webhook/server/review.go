@@ -8,10 +8,12 @@ import (
 	"net/http"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/vault-injector/vault-injector/webhook/jsonread"
+	"github.com/vault-injector/vault-injector/webhook/mutate"
 )
 
 // maxReviewBytes bounds the body read: a review carries the pod (at most mutate.MaxPodBytes,
@@ -26,7 +28,10 @@ type review struct {
 	kind       string
 	operation  string
 	namespace  string
-	object     []byte // the object as sent, undecoded
+	// pod is the object, read as a pod in the same pass (the configuration sends only pods);
+	// podErr says why it could not be, and ends the review's decoding.
+	pod    *corev1.Pod
+	podErr error
 }
 
 // readReview reads and decodes the request's AdmissionReview. The error's status is for the
@@ -35,7 +40,7 @@ func readReview(req *http.Request) (review, int, error) {
 	if ct := req.Header.Get("Content-Type"); ct != "application/json" {
 		return review{}, http.StatusBadRequest, fmt.Errorf("content type %q: want application/json", ct)
 	}
-	body, err := io.ReadAll(io.LimitReader(req.Body, maxReviewBytes+1))
+	body, err := readBody(req)
 	switch {
 	case err != nil:
 		return review{}, http.StatusBadRequest, fmt.Errorf("reading the request: %w", err)
@@ -45,14 +50,32 @@ func readReview(req *http.Request) (review, int, error) {
 		return review{}, http.StatusBadRequest, errors.New("the request body is empty")
 	}
 	rv, err := decodeReview(body)
-	if err != nil {
+	switch {
+	case rv.podErr != nil:
+		return rv, http.StatusBadRequest, fmt.Errorf("decoding the pod: %w", err)
+	case err != nil:
 		return rv, http.StatusBadRequest, fmt.Errorf("decoding the admission review: %w", err)
 	}
 	return rv, 0, nil
 }
 
-// decodeReview reads the review in one pass, keeping the object's bytes for the pod decoder:
-// the kind is not known until the whole review is read (JSON members have no order).
+// readBody reads at most maxReviewBytes+1, into one buffer when the length is announced.
+func readBody(req *http.Request) ([]byte, error) {
+	limited := io.LimitReader(req.Body, maxReviewBytes+1)
+	if n := req.ContentLength; n > 0 && n <= maxReviewBytes {
+		b := make([]byte, n+1) // one more, to see EOF without growing
+		read, err := io.ReadFull(limited, b)
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			err = nil
+		}
+		return b[:read], err
+	}
+	return io.ReadAll(limited)
+}
+
+// decodeReview reads the review in one pass, the pod included. A pod that does not decode
+// stops it there; the object of another kind is skipped when its kind comes first, as the API
+// server writes it.
 func decodeReview(body []byte) (review, error) {
 	var rv review
 	hasRequest := false
@@ -62,7 +85,10 @@ func decodeReview(body []byte) (review, error) {
 		case "apiVersion":
 			return r.StringInto(&rv.apiVersion)
 		case "request":
-			hasRequest = !r.Null()
+			if r.Null() {
+				return nil
+			}
+			hasRequest = true
 			return r.Object(func(key []byte) (err error) {
 				switch string(key) {
 				case "uid":
@@ -82,15 +108,21 @@ func decodeReview(body []byte) (review, error) {
 				case "namespace":
 					return r.StringInto(&rv.namespace)
 				case "object":
-					rv.object, err = r.Raw()
-					return err
+					if rv.kind != "" && (rv.kind != "Pod" || rv.group != "") {
+						return r.Skip()
+					}
+					rv.pod, rv.podErr = mutate.DecodeFrom(r)
+					return rv.podErr
 				}
 				return r.Skip()
 			})
 		}
 		return r.Skip()
 	})
-	if err == nil {
+	switch {
+	case rv.podErr != nil:
+		return rv, rv.podErr
+	case err == nil:
 		err = r.End()
 	}
 	if err == nil && !hasRequest {
