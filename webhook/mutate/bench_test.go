@@ -1,7 +1,10 @@
 package mutate
 
 import (
+	"os"
 	"testing"
+
+	"sigs.k8s.io/yaml"
 
 	"github.com/vault-injector/vault-injector/contract"
 )
@@ -16,6 +19,25 @@ func BenchmarkPod(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := Pod(pod, d); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecode measures reading a Deployment's realistic pod as the API server sends it.
+func BenchmarkDecode(b *testing.B) {
+	src, err := os.ReadFile("testdata/realistic.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, err := yaml.YAMLToJSON(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		if _, err := Decode(raw); err != nil {
 			b.Fatal(err)
 		}
 	}
