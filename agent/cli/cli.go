@@ -92,8 +92,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	m := metrics.New()
+	m.SetBuildInfo(version())
+	vc.SetObserver(m.Operate)
 	if cfg.MetricsPort > 0 && !*once {
-		addr, err := m.Serve(ctx, cfg.MetricsPort, log)
+		serve := m.Serve
+		if cfg.MetricsListen == contract.MetricsListenPod {
+			serve = m.ServePod
+		}
+		addr, err := serve(ctx, cfg.MetricsPort, log)
 		if err != nil {
 			return fail(stderr, err)
 		}
