@@ -22,6 +22,7 @@ func Decode(raw []byte) (*corev1.Pod, error) {
 			Name         string            `json:"name"`
 			GenerateName string            `json:"generateName"`
 			Annotations  map[string]string `json:"annotations"`
+			Labels       map[string]string `json:"labels"`
 		} `json:"metadata"`
 		Spec struct {
 			InitContainers  []decodedContainer         `json:"initContainers"`
@@ -30,19 +31,23 @@ func Decode(raw []byte) (*corev1.Pod, error) {
 			SecurityContext *corev1.PodSecurityContext `json:"securityContext"`
 			RestartPolicy   corev1.RestartPolicy       `json:"restartPolicy"`
 			HostNetwork     bool                       `json:"hostNetwork"`
+			ShareProcessNS  *bool                      `json:"shareProcessNamespace"`
 		} `json:"spec"`
 	}
 	if err := json.Unmarshal(raw, &in); err != nil {
 		return nil, err
 	}
 	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: in.Metadata.Name, GenerateName: in.Metadata.GenerateName, Annotations: in.Metadata.Annotations},
+		ObjectMeta: metav1.ObjectMeta{Name: in.Metadata.Name, GenerateName: in.Metadata.GenerateName, Annotations: in.Metadata.Annotations,
+			Labels: in.Metadata.Labels},
 		Spec: corev1.PodSpec{
 			InitContainers:  containers(in.Spec.InitContainers),
 			Containers:      containers(in.Spec.Containers),
 			SecurityContext: in.Spec.SecurityContext,
 			RestartPolicy:   in.Spec.RestartPolicy,
 			HostNetwork:     in.Spec.HostNetwork,
+
+			ShareProcessNamespace: in.Spec.ShareProcessNS,
 		},
 	}
 	for _, v := range in.Spec.Volumes {
