@@ -83,6 +83,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ExitUsage
 	}
 	log := slog.New(slog.NewJSONHandler(stdout, nil)).With("mode", mode(*once))
+	if err := notDumpable(); err != nil {
+		log.Warn("could not make the agent non-dumpable", "err", err.Error())
+	}
 	cfg, err := contract.Load(*file)
 	if err != nil {
 		return fail(stderr, err)
