@@ -69,6 +69,12 @@ type Config struct {
 	// RenderTimeout bounds one secret's rendering, Vault requests excluded (0:
 	// DefaultRenderTimeout). A render past it makes the agent exit with the secret's name.
 	RenderTimeout Duration `json:"renderTimeout,omitzero"`
+
+	// Issue 13: reload notifications and where the metrics endpoint listens.
+	// Reload, when set, notifies the app after each new generation of files (never the first).
+	Reload *Reload `json:"reload,omitempty"`
+	// MetricsListen is MetricsListenLoopback or MetricsListenPod.
+	MetricsListen string `json:"metricsListen,omitempty"`
 }
 
 // SecretBytesLimit is MaxSecretBytes with its default applied.
@@ -193,6 +199,7 @@ func (c *Config) Validate() error {
 	if c.RenderTimeout.Duration < 0 {
 		bad("renderTimeout must not be negative (0: the default, %s)", DefaultRenderTimeout)
 	}
+	errs = append(errs, c.validateReload())
 	seenName := map[string]bool{}
 	for i, s := range c.Secrets {
 		if err := ValidateSecretName(s.Name); err != nil {
@@ -259,6 +266,8 @@ func ValidateFilePath(p string) error {
 		return fmt.Errorf("file path %q is absolute: use a path relative to the secrets volume", p)
 	case path.Clean(p) != p || strings.Contains(p, "\\"):
 		return fmt.Errorf("file path %q is not clean: remove '.', '..', '\\' and repeated or trailing '/'", p)
+	case FilesCollide(p, VersionFile):
+		return fmt.Errorf("file path %q is the agent's version file (%s): choose another name", p, VersionFile)
 	}
 	for _, part := range strings.Split(p, "/") {
 		if part == ".." || strings.HasPrefix(part, "..") {

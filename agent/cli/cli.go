@@ -83,6 +83,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ExitUsage
 	}
 	log := slog.New(slog.NewJSONHandler(stdout, nil)).With("mode", mode(*once))
+	if err := notDumpable(); err != nil {
+		log.Warn("could not make the agent non-dumpable", "err", err.Error())
+	}
 	cfg, err := contract.Load(*file)
 	if err != nil {
 		return fail(stderr, err)
@@ -92,8 +95,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	m := metrics.New()
+	m.SetBuildInfo(version())
+	vc.SetObserver(m.Operate)
 	if cfg.MetricsPort > 0 && !*once {
-		addr, err := m.Serve(ctx, cfg.MetricsPort, log)
+		serve := m.Serve
+		if cfg.MetricsListen == contract.MetricsListenPod {
+			serve = m.ServePod
+		}
+		addr, err := serve(ctx, cfg.MetricsPort, log)
 		if err != nil {
 			return fail(stderr, err)
 		}

@@ -30,6 +30,7 @@ type Metrics struct {
 	LoginFailures prometheus.Counter
 	Renewals      *prometheus.CounterVec // by kind: token, lease
 	FileWrites    prometheus.Counter     // new file generations published
+	*Operate                             // issue 13: reloads, Vault requests, expiries
 
 	ready atomic.Bool
 }
@@ -53,6 +54,9 @@ func New() *Metrics {
 		FileWrites: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "file_writes_total",
 			Help: "File sets published (only when some content changed)."}),
 	}
+	var more []prometheus.Collector
+	m.Operate, more = newOperate()
+	m.Registry.MustRegister(more...)
 	m.Registry.MustRegister(m.Renders, m.Failures, m.LastSuccess, m.Logins, m.LoginFailures, m.Renewals,
 		m.FileWrites, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -78,7 +82,11 @@ func (m *Metrics) Handler() http.Handler {
 // Serve listens on 127.0.0.1:port only (the endpoint is for probes and a scraper in the pod's
 // network namespace, not for the cluster) until ctx ends. It returns the bound address.
 func (m *Metrics) Serve(ctx context.Context, port int, log *slog.Logger) (string, error) {
-	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	return m.serve(ctx, "127.0.0.1", port, log)
+}
+
+func (m *Metrics) serve(ctx context.Context, host string, port int, log *slog.Logger) (string, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {
 		return "", fmt.Errorf("metrics listener on port %d: %w", port, err)
 	}

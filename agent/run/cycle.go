@@ -60,6 +60,7 @@ func (r *Runner) cycle(ctx context.Context) error {
 	if len(errs) > 0 && !r.rendered {
 		return errJoinOneLine(errs)
 	}
+	first := !r.rendered
 	changed, err := r.publish(files)
 	if err != nil {
 		return fmt.Errorf("writing files in %s: %w", r.cfg.SecretsDir, err)
@@ -73,7 +74,8 @@ func (r *Runner) cycle(ctx context.Context) error {
 	}
 	if changed {
 		r.m.FileWrites.Inc()
-		r.log.Info("secrets written", "files", len(files), "dir", r.cfg.SecretsDir)
+		r.log.Info("secrets written", "files", len(files), "dir", r.cfg.SecretsDir, "generation", r.generation)
+		r.notify(first)
 	}
 	return errJoinOneLine(errs)
 }
@@ -86,9 +88,13 @@ func (r *Runner) publish(files []writer.File) (bool, error) {
 	if r.published && sum == r.written {
 		return false, nil
 	}
-	changed, err := r.w.Write(files)
+	withVersion, gen := r.versioned(files)
+	changed, err := r.w.Write(withVersion)
 	// After an error, whatever is on disk is unknown: the next cycle writes again.
 	r.written, r.published = sum, err == nil
+	if err == nil {
+		r.generation = gen
+	}
 	return changed, err
 }
 

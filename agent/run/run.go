@@ -13,6 +13,7 @@ import (
 
 	"github.com/vault-injector/vault-injector/agent/backoff"
 	"github.com/vault-injector/vault-injector/agent/metrics"
+	"github.com/vault-injector/vault-injector/agent/reload"
 	"github.com/vault-injector/vault-injector/agent/render"
 	"github.com/vault-injector/vault-injector/agent/vault"
 	"github.com/vault-injector/vault-injector/agent/writer"
@@ -58,6 +59,9 @@ type Runner struct {
 	watchCtx                         context.Context
 
 	started, loggedInAt time.Time
+
+	generation uint64           // of the set last published (version file)
+	notifier   *reload.Notifier // nil: the app asked for no notification
 }
 
 // New checks templates and prepares the secrets dir.
@@ -74,7 +78,8 @@ func New(o Options) (*Runner, error) {
 		cfg: o.Config, vc: o.Vault, m: o.Metrics, log: o.Log, once: o.Once, items: items, w: w,
 		bo:    backoff.Backoff{Min: o.Config.Backoff.Min.Duration, Max: o.Config.Backoff.Max.Duration},
 		cache: map[string]*entry{}, expired: make(chan expiry, 16), lastGood: map[string][]byte{},
-		started: time.Now(),
+		started:  time.Now(),
+		notifier: reload.New(o.Config.Reload, o.Config.Backoff, o.Log, o.Metrics),
 	}, nil
 }
 
@@ -109,6 +114,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		return nil
 	}
 	r.ready()
+	if r.notifier != nil {
+		go r.notifier.Run(wctx)
+	}
 	return r.loop(ctx)
 }
 

@@ -32,6 +32,8 @@ type APIClient struct {
 
 	tokenBoOnce sync.Once
 	tokenBo     *lockedBackoff // shared by successive token watches
+
+	obs *observerRef // metrics, set after New
 }
 
 var _ Client = (*APIClient)(nil)
@@ -67,6 +69,8 @@ func New(cfg *contract.Config) (*APIClient, error) {
 	}
 	// After ConfigureTLS, which needs the *http.Transport itself.
 	ac.HttpClient.Transport = &limitTransport{next: ac.HttpClient.Transport, max: cfg.SecretBytesLimit()}
+	obs := &observerRef{}
+	ac.HttpClient.Transport = &timedTransport{next: ac.HttpClient.Transport, obs: obs}
 	c, err := api.NewClient(ac)
 	if err != nil {
 		return nil, fmt.Errorf("creating Vault client: %w", err)
@@ -79,7 +83,7 @@ func New(cfg *contract.Config) (*APIClient, error) {
 	if bo.Min.Duration <= 0 || bo.Max.Duration < bo.Min.Duration {
 		bo = contract.Backoff{Min: contract.Duration{Duration: contract.DefaultBackoffMin}, Max: contract.Duration{Duration: contract.DefaultBackoffMax}}
 	}
-	return &APIClient{c: c, auth: auth, backoff: bo}, nil
+	return &APIClient{c: c, auth: auth, backoff: bo, obs: obs}, nil
 }
 
 // Login implements Client. Kubernetes auth builds a fresh KubernetesAuth per login, because it

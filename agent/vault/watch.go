@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vault-injector/vault-injector/agent/backoff"
@@ -45,7 +47,7 @@ func (a *APIClient) WatchToken(ctx context.Context, renewed func()) <-chan error
 		return make(chan error)
 	}
 	inc := int(ttl.Seconds())
-	return a.watch(ctx, lifetime{kind: "token", ttl: ttl, renewable: renewable,
+	return a.watch(ctx, lifetime{kind: "token", id: "token", ttl: ttl, renewable: renewable,
 		renew: func(ctx context.Context) (time.Duration, bool, error) {
 			c, err := a.c.CloneWithHeaders()
 			if err != nil {
@@ -71,7 +73,7 @@ func (a *APIClient) WatchLease(ctx context.Context, s *Secret, renewed func()) <
 		return make(chan error)
 	}
 	id, inc := s.LeaseID, s.LeaseDuration
-	return a.watch(ctx, lifetime{kind: "lease", ttl: s.TTL(), renewable: s.Renewable,
+	return a.watch(ctx, lifetime{kind: "lease", id: id, ttl: s.TTL(), renewable: s.Renewable,
 		renew: func(ctx context.Context) (time.Duration, bool, error) {
 			r, err := a.c.Sys().RenewWithContext(ctx, id, inc)
 			if err != nil {
@@ -90,6 +92,8 @@ type lifetime struct {
 	ttl       time.Duration
 	renewable bool
 	renew     func(ctx context.Context) (ttl time.Duration, renewable bool, err error)
+	id        string             // the observer's key for it
+	expires   func(at time.Time) // told each new expiry (metrics); may be nil
 }
 
 func (a *APIClient) watch(ctx context.Context, l lifetime, renewed func()) <-chan error {
@@ -104,13 +108,24 @@ func (a *APIClient) watch(ctx context.Context, l lifetime, renewed func()) <-cha
 		})
 		bo = a.tokenBo
 	}
+	if a.obs != nil {
+		// A key per watch: an ended watch's clearing must not erase its successor's expiry.
+		id := l.id + "#" + strconv.FormatUint(watchSeq.Add(1), 10)
+		l.expires = func(at time.Time) { a.obs.expiry(l.kind, id, at) }
+	}
 	go func() {
-		if err := keepAlive(ctx, l, bo, renewed); ctx.Err() == nil {
+		err := keepAlive(ctx, l, bo, renewed)
+		if l.expires != nil {
+			l.expires(time.Time{})
+		}
+		if ctx.Err() == nil {
 			out <- err
 		}
 	}()
 	return out
 }
+
+var watchSeq atomic.Uint64
 
 // keepAlive renews at 2/3 of the remaining TTL and returns when renewal can no longer help:
 // in the grace period (the last 10-20% of the first TTL), which leaves time to log in again or
@@ -119,6 +134,9 @@ func (a *APIClient) watch(ctx context.Context, l lifetime, renewed func()) <-cha
 func keepAlive(ctx context.Context, l lifetime, bo delays, renewed func()) error {
 	grace := l.ttl/10 + rand.N(l.ttl/10+1)
 	expiry := time.Now().Add(l.ttl)
+	if l.expires != nil {
+		l.expires(expiry)
+	}
 	renewable := l.renewable
 	var lastErr error
 	for {
@@ -152,6 +170,9 @@ func keepAlive(ctx context.Context, l lifetime, bo delays, renewed func()) error
 			renewed()
 		}
 		expiry, renewable = time.Now().Add(ttl), ok && ttl > 0
+		if l.expires != nil {
+			l.expires(expiry)
+		}
 	}
 }
 

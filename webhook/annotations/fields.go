@@ -52,6 +52,11 @@ var fields = map[string]func(*Options, string) error{
 	contract.AnnotationAgentCPULimit:      quantity(func(o *Options) **resource.Quantity { return &o.CPULimit }),
 	contract.AnnotationAgentMemoryRequest: quantity(func(o *Options) **resource.Quantity { return &o.MemoryRequest }),
 	contract.AnnotationAgentMemoryLimit:   quantity(func(o *Options) **resource.Quantity { return &o.MemoryLimit }),
+
+	// Issue 13: reload notifications (reload.go).
+	contract.AnnotationReloadHTTP:    validateReloadHTTP,
+	contract.AnnotationReloadSignal:  validateReloadSignal,
+	contract.AnnotationReloadProcess: validateReloadProcess,
 }
 
 type secretField func(*Secret, string) error

@@ -28,6 +28,8 @@ type Options struct {
 
 	Secrets []Secret // sorted by Name
 
+	Reload Reload // issue 13: zero value = no notification beyond the version file
+
 	// Unknown are the vault-injector.io keys Parse ignored (typos), sorted; each has a warning.
 	Unknown []string
 }
@@ -194,6 +196,7 @@ func (p *parser) finish() {
 		p.opts.Secrets = append(p.opts.Secrets, *s)
 	}
 	p.checkResources()
+	p.checkReload()
 }
 
 func (p *parser) checkResources() {

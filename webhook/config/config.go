@@ -75,6 +75,7 @@ func (c *Config) BindInjection(fs *flag.FlagSet) {
 	fs.StringVar(&d.AgentImage, "agent-image", d.AgentImage, "agent image, pinned by tag or digest (default: the agent of this release)")
 	fs.StringVar(&d.AgentImagePullPolicy, "agent-image-pull-policy", d.AgentImagePullPolicy, "Always, IfNotPresent or Never")
 	fs.IntVar(&d.AgentMetricsPort, "agent-metrics-port", d.AgentMetricsPort, "localhost port of the agent sidecar's /healthz and /metrics (0: off)")
+	fs.StringVar(&d.AgentMetrics, "agent-metrics", d.AgentMetrics, "where the agent's metrics listen: off, loopback (127.0.0.1) or pod (the pod IP, containerPort vault-metrics; needs --agent-metrics-port)")
 	fs.StringVar(&d.Role, "default-role", d.Role, "Vault role when a pod has no role annotation (empty: the annotation is required)")
 	fs.StringVar(&d.AuthPath, "default-auth-path", d.AuthPath, "Vault kubernetes auth mount when a pod has no auth-path annotation")
 	fs.StringVar(&d.Sidecar, "sidecar", d.Sidecar, "native (init container with restartPolicy Always, Kubernetes 1.29+) or classic (init container + sidecar)")

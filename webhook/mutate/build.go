@@ -82,6 +82,7 @@ func (p *plan) agent(name string, once bool) corev1.Container {
 		Command:                  []string{contract.AgentBinary},
 		Args:                     args,
 		VolumeMounts:             mounts,
+		Ports:                    p.agentPorts(once),
 		Resources:                p.resources(),
 		SecurityContext:          p.securityContext(),
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,

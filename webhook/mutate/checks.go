@@ -133,7 +133,7 @@ func (p *plan) adjustShape(pod *corev1.Pod) {
 			"the pod has restartPolicy %s and this webhook runs classic sidecars (--sidecar=classic), which never exit and would keep it from completing: the agent is injected init-only (secrets rendered once, not refreshed); set %s=%s to say so",
 			pod.Spec.RestartPolicy, contract.AnnotationMode, contract.ModeInitOnly))
 	}
-	if pod.Spec.HostNetwork && p.d.AgentMetricsPort != 0 && p.shape != ShapeInitOnly {
+	if pod.Spec.HostNetwork && p.metricsPort() != 0 && p.shape != ShapeInitOnly {
 		p.warnings = append(p.warnings, fmt.Sprintf(
 			"the pod uses hostNetwork, so the agent's metrics port %d (--agent-metrics-port) is a port of the node: a second such pod on the node fails to bind it",
 			p.d.AgentMetricsPort))

@@ -10,8 +10,8 @@ import (
 )
 
 // Decode reads from a pod as JSON only the fields the plan looks at, into a corev1.Pod:
-// metadata name, generateName and annotations; the spec's volume names, restart policy, host
-// network, pod runAsUser and fsGroup; and per container its name, restart policy, runAsUser
+// metadata name, generateName, annotations and labels; the spec's volume names, restart
+// policy, host network, shareProcessNamespace, pod runAsUser and fsGroup; and per container its name, restart policy, runAsUser
 // and mounts (name and path). The patch never copies the pod, so nothing else is needed.
 // It reads in one pass (package jsonread) and validates what it skips: decoding with
 // encoding/json was most of an admission's CPU. Keys match case-sensitively, as the API
@@ -57,6 +57,9 @@ func decodeMeta(r *jsonread.Reader, m *metav1.ObjectMeta) error {
 		case "annotations":
 			m.Annotations, err = r.StringMap(m.Annotations)
 			return err
+		case "labels":
+			m.Labels, err = r.StringMap(m.Labels)
+			return err
 		}
 		return r.Skip()
 	})
@@ -100,6 +103,15 @@ func decodeSpec(r *jsonread.Reader, s *corev1.PodSpec) error {
 			err = r.StringInto((*string)(&s.RestartPolicy))
 		case "hostNetwork":
 			err = r.BoolInto(&s.HostNetwork)
+		case "shareProcessNamespace":
+			if r.Null() {
+				s.ShareProcessNamespace = nil
+				return nil
+			}
+			var share bool
+			if err = r.BoolInto(&share); err == nil {
+				s.ShareProcessNamespace = &share
+			}
 		default:
 			err = r.Skip()
 		}

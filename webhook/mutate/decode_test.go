@@ -35,6 +35,7 @@ func referenceDecode(raw []byte) (pod *corev1.Pod, err error, ok bool) {
 			Name         string            `json:"name"`
 			GenerateName string            `json:"generateName"`
 			Annotations  map[string]string `json:"annotations"`
+			Labels       map[string]string `json:"labels"`
 		} `json:"metadata"`
 		Spec struct {
 			InitContainers []container `json:"initContainers"`
@@ -48,6 +49,7 @@ func referenceDecode(raw []byte) (pod *corev1.Pod, err error, ok bool) {
 			} `json:"securityContext"`
 			RestartPolicy corev1.RestartPolicy `json:"restartPolicy"`
 			HostNetwork   bool                 `json:"hostNetwork"`
+			ShareProcess  *bool                `json:"shareProcessNamespace"`
 		} `json:"spec"`
 	}
 	strict, err := sigsjson.UnmarshalStrict(raw, &in, sigsjson.DisallowDuplicateFields)
@@ -77,10 +79,11 @@ func referenceDecode(raw []byte) (pod *corev1.Pod, err error, ok bool) {
 		return out
 	}
 	pod = &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: in.Metadata.Name, GenerateName: in.Metadata.GenerateName, Annotations: in.Metadata.Annotations},
+		ObjectMeta: metav1.ObjectMeta{Name: in.Metadata.Name, GenerateName: in.Metadata.GenerateName, Annotations: in.Metadata.Annotations,
+			Labels: in.Metadata.Labels},
 		Spec: corev1.PodSpec{
 			InitContainers: containers(in.Spec.InitContainers), Containers: containers(in.Spec.Containers),
-			RestartPolicy: in.Spec.RestartPolicy, HostNetwork: in.Spec.HostNetwork,
+			RestartPolicy: in.Spec.RestartPolicy, HostNetwork: in.Spec.HostNetwork, ShareProcessNamespace: in.Spec.ShareProcess,
 		},
 	}
 	if sc := in.Spec.SecurityContext; sc != nil {
@@ -128,7 +131,9 @@ func FuzzDecode(f *testing.F) {
 		`{"spec":{"containers":[{"name":1}]}}`, `{"spec":{"hostNetwork":"yes"}}`, `{"spec":{"securityContext":{"runAsUser":"x"}}}`,
 		`{"spec":{"securityContext":{"runAsUser":1.5,"fsGroup":null}}}`, `{"spec":{"securityContext":{"runAsUser":1e3}}}`,
 		`{"spec":{"securityContext":{"runAsUser":99999999999999999999}}}`, `{"spec":{"securityContext":{"fsGroup":-0,"seLinuxOptions":"x"}}}`,
-		`{"spec":{"containers":[{"securityContext":null,"restartPolicy":null,"volumeMounts":null}]}}`} {
+		`{"spec":{"containers":[{"securityContext":null,"restartPolicy":null,"volumeMounts":null}]}}`,
+		`{"metadata":{"labels":{"a":"b"}},"spec":{"shareProcessNamespace":false}}`, `{"spec":{"shareProcessNamespace":null}}`,
+		`{"spec":{"shareProcessNamespace":"true"}}`, `{"metadata":{"labels":[]}}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(checkDecode)

@@ -30,6 +30,7 @@ type Defaults struct {
 	AgentImage           string
 	AgentImagePullPolicy string // Always, IfNotPresent or Never
 	AgentMetricsPort     int    // 0: off
+	AgentMetrics         string // AgentMetricsOff, AgentMetricsLoopback or AgentMetricsPod (issue 13)
 
 	Role     string // "" makes the role annotation required
 	AuthPath string
@@ -51,6 +52,7 @@ type Defaults struct {
 func NewDefaults() Defaults {
 	return Defaults{
 		AgentImagePullPolicy: "IfNotPresent",
+		AgentMetrics:         AgentMetricsLoopback,
 		AuthPath:             "auth/kubernetes",
 		Sidecar:              SidecarNative,
 		// The audience Vault roles are told to expect (README: Vault-side setup).
@@ -108,6 +110,7 @@ func (d *Defaults) Validate() error {
 	if d.AgentMetricsPort < 0 || d.AgentMetricsPort > 65535 {
 		bad("agent metrics port %d is invalid: use 0 (off) or 1-65535", d.AgentMetricsPort)
 	}
+	errs = append(errs, d.validateAgentMetrics())
 	if !d.CPULimit.IsZero() && d.CPURequest.Cmp(d.CPULimit) > 0 ||
 		!d.MemoryLimit.IsZero() && d.MemoryRequest.Cmp(d.MemoryLimit) > 0 {
 		bad("agent resource requests must not exceed their limits")

@@ -116,6 +116,7 @@ func newPlan(pod *corev1.Pod, opts annotations.Options, d Defaults) (*plan, erro
 	}
 	p.targets = targets
 	problems = append(problems, p.conflicts(pod)...)
+	problems = append(problems, p.planReload(pod)...)
 	cfg, err := p.agentConfig()
 	if err != nil {
 		problems = append(problems, err.Error())
@@ -217,6 +218,7 @@ func (p *plan) agentConfig() (string, error) {
 		MetricsPort: p.d.AgentMetricsPort,
 		Secrets:     []contract.Secret{},
 	}
+	p.applyReload(&cfg)
 	if p.shape == ShapeClassic {
 		cfg.HandoverFile = contract.HandoverFile
 	}

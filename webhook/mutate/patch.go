@@ -40,6 +40,7 @@ func (p *plan) patch(pod *corev1.Pod) []jsonpatch.Operation {
 	for _, kv := range ann {
 		add("/metadata/annotations/"+escapeKey(kv[0]), kv[1])
 	}
+	p.reloadOps(pod, add)
 
 	vols := p.volumes()
 	vs := make([]any, len(vols))

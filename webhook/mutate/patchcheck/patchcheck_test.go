@@ -24,6 +24,7 @@ var (
 	good  = []jsonpatch.Operation{
 		{Operation: "add", Path: "/metadata/annotations/vault-injector.io~1status", Value: contract.StatusInjected},
 		{Operation: "add", Path: "/metadata/annotations/vault-injector.io~1agent-config", Value: `{"version":"v1","vault":{"address":"https://v:8200"},"auth":{"path":"auth/kubernetes","role":"r","tokenFile":"/t"},"secrets":[{"name":"a","path":"kv/a","format":"json","file":"a","perms":"0400"}],"secretsDir":"/vault/secrets","refresh":"5m","initTimeout":"2m","backoff":{"min":"1s","max":"30s"}}`},
+		{Operation: "add", Path: "/metadata/labels", Value: map[string]any{contract.LabelInjected: contract.LabelInjectedValue}},
 		{Operation: "add", Path: "/spec/volumes/-", Value: map[string]any{"name": contract.SecretsVolume, "emptyDir": map[string]any{}}},
 		{Operation: "add", Path: "/spec/initContainers/0/volumeMounts", Value: []any{mount}},
 		{Operation: "add", Path: "/spec/containers/0/volumeMounts/-", Value: mount},
@@ -55,6 +56,10 @@ func TestVerify(t *testing.T) {
 		"a foreign annotation":      {with(jsonpatch.Operation{Operation: "add", Path: "/metadata/annotations/x", Value: "y"}), "unexpected annotation x"},
 		"a user annotation changed": {with(jsonpatch.Operation{Operation: "add", Path: "/metadata/annotations/a", Value: "2"}), "annotation a changed"},
 		"a pod field changed":       {with(jsonpatch.Operation{Operation: "add", Path: "/spec/hostNetwork", Value: true}), "spec.hostNetwork was added"},
+		"no injected label":         {append(append([]jsonpatch.Operation{}, good[:2]...), good[3:]...), "label vault-injector.io/injected is \"\""},
+		"a foreign label":           {with(jsonpatch.Operation{Operation: "add", Path: "/metadata/labels/x", Value: "y"}), "unexpected label x"},
+		"the injected label false":  {with(jsonpatch.Operation{Operation: "add", Path: "/metadata/labels/vault-injector.io~1injected", Value: "false"}), `want "true"`},
+		"shareProcessNamespace off": {with(jsonpatch.Operation{Operation: "add", Path: "/spec/shareProcessNamespace", Value: false}), "only true may be added"},
 		"a foreign volume":          {with(jsonpatch.Operation{Operation: "add", Path: "/spec/volumes/-", Value: map[string]any{"name": "host", "hostPath": map[string]any{"path": "/"}}}), `"host" is not one of the injector's`},
 	} {
 		t.Run(name, func(t *testing.T) {
