@@ -26,6 +26,8 @@ type Options struct {
 
 	CPURequest, CPULimit, MemoryRequest, MemoryLimit *resource.Quantity
 
+	Vault VaultOptions // connection to Vault (vault.go)
+
 	Secrets []Secret // sorted by Name
 
 	// Unknown are the vault-injector.io keys Parse ignored (typos), sorted; each has a warning.
