@@ -30,7 +30,7 @@
 - --vault-proxy-address={{ . }}
 {{- end }}
 {{- if .Values.vault.allowHTTP }}
-- --allow-http-vault
+- --allow-http-vault=true
 {{- end }}
 {{- with .Values.agent.resources }}
 {{- with .requests }}
