@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/vault-injector/vault-injector/test/kubetest"
 	"github.com/vault-injector/vault-injector/test/testpki"
 	"github.com/vault-injector/vault-injector/webhook/config"
 	"github.com/vault-injector/vault-injector/webhook/mutate"
@@ -152,4 +153,21 @@ func parseWebhookArgs(t *testing.T, args []string, caFile string) mutate.Default
 		t.Fatalf("webhook configuration is invalid: %v", err)
 	}
 	return cfg.Inject
+}
+
+// TestVaultConnectionApplyOnRealAPIServer applies the vault-tls overlay and a Helm render with a
+// CA bundle to a real API server, as the other install flavours are (apply_test.go).
+func TestVaultConnectionApplyOnRealAPIServer(t *testing.T) {
+	c := kubetest.Start(t)
+	t.Run("kustomize vault-tls overlay", func(t *testing.T) { applyTwoPhase(t, c, kustomize(t, "overlays/vault-tls")) })
+	t.Run("helm with vault.caBundle", func(t *testing.T) {
+		ca, err := os.ReadFile("overlays/vault-tls/vault-ca.crt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		const release = "helm-vault-ca"
+		kubectl(t, c, nil, "create", "namespace", release)
+		applyTwoPhase(t, c, renderChart(t, release, release, map[string]any{"vault": map[string]any{
+			"caBundle": string(ca), "namespace": "admin", "authType": "jwt", "defaultAuthPath": "auth/jwt"}}))
+	})
 }
