@@ -48,6 +48,11 @@ func (t *tlsHintTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		return nil, &TLSError{Reason: he.Error(), Addr: addr,
 			Fix: "set " + contract.AnnotationTLSServerName + " or --vault-tls-server-name to a name in Vault's certificate"}
 	}
+	// Vault's alert arrives as an unexported crypto/tls type: only its text identifies it.
+	if strings.Contains(err.Error(), "tls: certificate required") {
+		return nil, &TLSError{Reason: "remote error: tls: certificate required", Addr: addr,
+			Fix: "Vault requires a client certificate: put tls.crt and tls.key in the Secret of " + contract.AnnotationTLSSecret + " or --vault-tls-secret"}
+	}
 	return nil, err
 }
 

@@ -120,8 +120,10 @@ func TestTLSSecretFiles(t *testing.T) {
 		t.Errorf("with a client certificate: %v", err)
 	}
 	err = login(t, v(caOnly), auth)
-	if err == nil || !strings.Contains(err.Error(), "certificate required") {
-		t.Errorf("without a client certificate: %v", err)
+	want := "login auth/kubernetes/login: remote error: tls: certificate required talking to " + srv.URL +
+		": Vault requires a client certificate: put tls.crt and tls.key in the Secret of vault-injector.io/tls-secret or --vault-tls-secret"
+	if err == nil || err.Error() != want {
+		t.Errorf("without a client certificate: %v\nwant %s", err, want)
 	}
 	err = login(t, v(t.TempDir()), auth)
 	if err == nil || !strings.Contains(err.Error(), "vault-injector.io/tls-secret needs a ca.crt key") {

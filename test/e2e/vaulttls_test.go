@@ -104,8 +104,9 @@ func TestVaultTLSAndJWT(t *testing.T) {
 	t.Run("mtls without client certificate", func(t *testing.T) {
 		t.Parallel()
 		pod := createPod(ctx, t, ns, "mtls-refused", template("mtls-refused", reads(v.MTLSAddr, "tls-secret", "mtls-ca"), script))
-		log := waitLog(ctx, t, ns, pod, contract.AgentContainer, "tls: certificate required")
-		t.Logf("agent: %s", lineWith(log, "tls: certificate required"))
+		want := "remote error: tls: certificate required talking to " + v.MTLSAddr + ": Vault requires a client certificate"
+		log := waitLog(ctx, t, ns, pod, contract.AgentContainer, want)
+		t.Logf("agent: %s", lineWith(log, want))
 	})
 	t.Run("jwt auth", func(t *testing.T) {
 		t.Parallel()
