@@ -102,19 +102,25 @@ type Vault struct {
 	ClientCert string `json:"clientCertFile,omitempty"`
 	ClientKey  string `json:"clientKeyFile,omitempty"`
 	ServerName string `json:"tlsServerName,omitempty"`
+	// ClientCertOptional: missing ClientCert and ClientKey files mean no client certificate
+	// (a tls-secret with ca.crt only); the webhook cannot see which keys the Secret has.
+	ClientCertOptional bool `json:"clientCertOptional,omitempty"`
+	// ProxyAddress, when set, is the HTTP(S) proxy every request to Vault goes through.
+	ProxyAddress string `json:"proxyAddress,omitempty"`
 }
 
-// Auth methods of the agent. The webhook always resolves AuthKubernetes (empty means the same);
-// AuthToken exists so the agent can run against a Vault without a cluster (tests, benchmarks,
+// Auth methods of the agent. The webhook resolves AuthKubernetes (empty means the same) or
+// AuthJWT (Vault's jwt method, logging in with the projected token and a role); AuthToken exists so the agent can run against a Vault without a cluster (tests, benchmarks,
 // local runs): TokenFile then holds a Vault token, re-read at every login.
 const (
 	AuthKubernetes = "kubernetes"
 	AuthToken      = "token"
+	AuthJWT        = "jwt"
 )
 
 // Auth is the Vault login: kubernetes auth unless Method says otherwise.
 type Auth struct {
-	// Method is AuthKubernetes (the default when empty) or AuthToken.
+	// Method is AuthKubernetes (the default when empty), AuthJWT or AuthToken.
 	Method string `json:"method,omitempty"`
 	// Path is the auth mount, e.g. "auth/kubernetes".
 	Path string `json:"path"`
@@ -173,7 +179,7 @@ func (c *Config) Validate() error {
 		bad("config version %q is not supported (want %q): webhook and agent versions differ", c.Version, ConfigVersion)
 	}
 	switch c.Auth.Method {
-	case "", AuthKubernetes:
+	case "", AuthKubernetes, AuthJWT:
 		if c.Auth.Path == "" || c.Auth.Role == "" || c.Auth.TokenFile == "" {
 			bad("auth.path, auth.role and auth.tokenFile are required")
 		}
@@ -182,7 +188,7 @@ func (c *Config) Validate() error {
 			bad("auth.tokenFile is required")
 		}
 	default:
-		bad("auth.method %q is not supported: use %q or %q", c.Auth.Method, AuthKubernetes, AuthToken)
+		bad("auth.method %q is not supported: use %q, %q or %q", c.Auth.Method, AuthKubernetes, AuthJWT, AuthToken)
 	}
 	if c.SecretsDir == "" {
 		bad("secretsDir is required")

@@ -22,6 +22,15 @@ const (
 	AnnotationAgentMemoryRequest = Prefix + "agent-memory-request"
 	AnnotationAgentMemoryLimit   = Prefix + "agent-memory-limit"
 
+	// Connection to Vault, per pod (issue 12); each has a webhook flag as its cluster default.
+	AnnotationTLSSecret     = Prefix + "tls-secret"
+	AnnotationTLSServerName = Prefix + "tls-server-name"
+	AnnotationVaultAddress  = Prefix + "vault-address"
+	AnnotationNamespace     = Prefix + "namespace"
+	AnnotationAuthType      = Prefix + "auth-type"
+	AnnotationProxyAddress  = Prefix + "proxy-address"
+	AnnotationTokenAudience = Prefix + "token-audience"
+
 	AnnotationSecretPrefix   = Prefix + "secret-"
 	AnnotationTemplatePrefix = Prefix + "template-"
 	AnnotationFormatPrefix   = Prefix + "format-"
@@ -60,6 +69,7 @@ const (
 	TokenVolume    = "vault-agent-sa"     // projected service-account token, agent only
 	ConfigVolume   = "vault-agent-config" // downwardAPI file with AnnotationAgentConfig
 	HandoverVolume = "vault-agent-token"  // classic mode: Vault token from init to sidecar
+	TLSVolume      = "vault-agent-tls"    // the tls-secret annotation's Secret, agent only
 )
 
 // Paths inside the agent's containers. DefaultVolumePath is also where app containers see the
@@ -74,6 +84,12 @@ const (
 	ConfigFile        = ConfigDir + "/" + ConfigFileName
 	HandoverDir       = "/vault/agent-token"
 	HandoverFile      = HandoverDir + "/token"
+
+	// TLSDir holds the tls-secret's keys, named as in a kubernetes.io/tls Secret.
+	TLSDir        = "/vault/tls"
+	TLSCAFile     = TLSDir + "/ca.crt"
+	TLSClientCert = TLSDir + "/tls.crt"
+	TLSClientKey  = TLSDir + "/tls.key"
 
 	// AgentBinary is the agent's entrypoint in its image (Dockerfile.agent); the startup probe
 	// execs it, so the image needs no shell.

@@ -58,17 +58,22 @@ func New(cfg *contract.Config) (*APIClient, error) {
 	if v.Address != "" {
 		ac.Address = v.Address
 	}
-	tls := &api.TLSConfig{
-		CACert: v.CACertFile, CACertBytes: []byte(v.CACert),
-		ClientCert: v.ClientCert, ClientKey: v.ClientKey, TLSServerName: v.ServerName,
+	tls, err := tlsConfig(v)
+	if err != nil {
+		return nil, fmt.Errorf("configuring Vault TLS: %w", err)
 	}
 	if v.CACert != "" || v.CACertFile != "" || v.ClientCert != "" || v.ClientKey != "" || v.ServerName != "" {
 		if err := ac.ConfigureTLS(tls); err != nil {
 			return nil, fmt.Errorf("configuring Vault TLS: %w", err)
 		}
 	}
-	// After ConfigureTLS, which needs the *http.Transport itself.
-	ac.HttpClient.Transport = &limitTransport{next: ac.HttpClient.Transport, max: cfg.SecretBytesLimit()}
+	if v.ProxyAddress != "" {
+		if err := setProxy(ac.HttpClient, v.ProxyAddress); err != nil {
+			return nil, err
+		}
+	}
+	// After ConfigureTLS and setProxy, which need the *http.Transport itself.
+	ac.HttpClient.Transport = &tlsHintTransport{next: &limitTransport{next: ac.HttpClient.Transport, max: cfg.SecretBytesLimit()}}
 	obs := &observerRef{}
 	ac.HttpClient.Transport = &timedTransport{next: ac.HttpClient.Transport, obs: obs}
 	c, err := api.NewClient(ac)
@@ -98,6 +103,9 @@ func (a *APIClient) Login(ctx context.Context) error {
 	}
 	mount := strings.TrimPrefix(strings.Trim(a.auth.Path, "/"), "auth/")
 	loginPath := "auth/" + mount + "/login"
+	if a.auth.Method == contract.AuthJWT {
+		return a.loginJWT(ctx, loginPath)
+	}
 	k, err := k8sauth.NewKubernetesAuth(a.auth.Role,
 		k8sauth.WithMountPath(mount), k8sauth.WithServiceAccountTokenPath(a.auth.TokenFile))
 	if err != nil {
@@ -210,6 +218,10 @@ func wrap(op, path string, err error) error {
 	if errors.As(err, &tl) {
 		// Without the URL error around it, which repeats the path as a URL.
 		return &Error{Op: op, Path: path, Err: tl}
+	}
+	var te *TLSError
+	if errors.As(err, &te) {
+		return &Error{Op: op, Path: path, Err: te}
 	}
 	return &Error{Op: op, Path: path, Err: err}
 }

@@ -26,6 +26,8 @@ type Options struct {
 
 	CPURequest, CPULimit, MemoryRequest, MemoryLimit *resource.Quantity
 
+	Vault VaultOptions // connection to Vault (vault.go)
+
 	Secrets []Secret // sorted by Name
 
 	Reload Reload // issue 13: zero value = no notification beyond the version file

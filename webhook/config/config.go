@@ -3,6 +3,7 @@
 package config
 
 import (
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,7 +22,7 @@ const EnvPrefix = "VAULT_INJECTOR_"
 type Config struct {
 	Inject mutate.Defaults
 
-	VaultCAFile string // read into Inject.VaultCACert by Load
+	VaultCABundle string // PEM file read into Inject.VaultCACert by LoadInjection
 
 	Host        string // address /mutate listens on ("" = all)
 	Port        int    // TLS port of /mutate
@@ -70,8 +71,14 @@ func (c *Config) BindInjection(fs *flag.FlagSet) {
 	d := &c.Inject
 	fs.StringVar(&d.VaultAddr, "vault-addr", d.VaultAddr, "Vault address the agent uses, e.g. https://vault.vault:8200 (required)")
 	fs.StringVar(&d.VaultNamespace, "vault-namespace", d.VaultNamespace, "Vault Enterprise namespace for the agent")
-	fs.StringVar(&c.VaultCAFile, "vault-ca-file", c.VaultCAFile, "PEM file with the CA that signs Vault's certificate, handed to the agent")
+	fs.StringVar(&c.VaultCABundle, "vault-ca-bundle", c.VaultCABundle, "PEM file (mounted from a ConfigMap or Secret) with the CAs of Vault's certificate, embedded in every agent's config")
 	fs.StringVar(&d.VaultTLSServerName, "vault-tls-server-name", d.VaultTLSServerName, "server name the agent expects in Vault's certificate")
+	// Connection to Vault (issue 12): cluster defaults of the tls-secret, proxy-address and
+	// auth-type annotations, and whether a pod may name a plain-HTTP Vault.
+	fs.StringVar(&d.VaultTLSSecret, "vault-tls-secret", d.VaultTLSSecret, "Secret (ca.crt, optional tls.crt/tls.key) in each pod's namespace for pods without the tls-secret annotation")
+	fs.StringVar(&d.VaultProxyAddr, "vault-proxy-address", d.VaultProxyAddr, "proxy (http, https or socks5 URL) between the agent and Vault")
+	fs.StringVar(&d.AuthType, "default-auth-type", d.AuthType, "kubernetes or jwt, for pods without the auth-type annotation")
+	fs.BoolVar(&d.AllowHTTPVault, "allow-http-vault", d.AllowHTTPVault, "accept http:// Vault addresses in the vault-address annotation")
 	fs.StringVar(&d.AgentImage, "agent-image", d.AgentImage, "agent image, pinned by tag or digest (default: the agent of this release)")
 	fs.StringVar(&d.AgentImagePullPolicy, "agent-image-pull-policy", d.AgentImagePullPolicy, "Always, IfNotPresent or Never")
 	fs.IntVar(&d.AgentMetricsPort, "agent-metrics-port", d.AgentMetricsPort, "localhost port of the agent sidecar's /healthz and /metrics (0: off)")
@@ -130,10 +137,13 @@ func EnvName(flagName string) string {
 
 // LoadInjection reads the files the injection flags name and validates the injection defaults.
 func (c *Config) LoadInjection() error {
-	if c.VaultCAFile != "" {
-		b, err := os.ReadFile(c.VaultCAFile)
+	if c.VaultCABundle != "" {
+		b, err := os.ReadFile(c.VaultCABundle)
 		if err != nil {
-			return fmt.Errorf("--vault-ca-file: %w", err)
+			return fmt.Errorf("--vault-ca-bundle: %w", err)
+		}
+		if !x509.NewCertPool().AppendCertsFromPEM(b) {
+			return fmt.Errorf("--vault-ca-bundle %s holds no PEM certificate", c.VaultCABundle)
 		}
 		c.Inject.VaultCACert = string(b)
 	}

@@ -60,9 +60,9 @@ func TestValidate(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatalf("valid config refused: %v", err)
 	}
-	c.Port, c.LogLevel, c.Namespace, c.VaultCAFile = 0, "loud", "", "/nonexistent/ca.pem"
+	c.Port, c.LogLevel, c.Namespace, c.VaultCABundle = 0, "loud", "", "/nonexistent/ca.pem"
 	err := c.Validate()
-	for _, w := range []string{"--port 0", "--log-level", "--namespace", "--vault-ca-file"} {
+	for _, w := range []string{"--port 0", "--log-level", "--namespace", "--vault-ca-bundle"} {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("Validate() = %v; want it to mention %q", err, w)
 		}

@@ -39,7 +39,7 @@ func (p *plan) volumes() []corev1.Volume {
 		}}},
 		{Name: contract.TokenVolume, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
 			Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
-				Audience:          p.d.TokenAudience,
+				Audience:          p.tokenAudience(),
 				ExpirationSeconds: ptr.To(int64(p.d.TokenExpiry.Seconds())),
 				Path:              "token",
 			}}},
@@ -52,6 +52,9 @@ func (p *plan) volumes() []corev1.Volume {
 			}},
 			DefaultMode: ptr.To(int32(0o444)),
 		}}},
+	}
+	if p.tlsSecret() != "" {
+		vols = append(vols, p.tlsVolume())
 	}
 	if p.shape == ShapeClassic {
 		// The Vault token travels from the init agent to the sidecar here, so the pod logs in once.
@@ -74,6 +77,9 @@ func (p *plan) agent(name string, once bool) corev1.Container {
 	}
 	if p.shape == ShapeClassic {
 		mounts = append(mounts, corev1.VolumeMount{Name: contract.HandoverVolume, MountPath: contract.HandoverDir})
+	}
+	if p.tlsSecret() != "" {
+		mounts = append(mounts, tlsMount())
 	}
 	return corev1.Container{
 		Name:                     name,

@@ -34,6 +34,7 @@ func crossChecks(opts annotations.Options, d Defaults) error {
 		problems = append(problems, p)
 	}
 	problems = append(problems, resourceProblems(opts, d)...)
+	problems = append(problems, vaultProblems(opts, d)...)
 	if len(problems) == 0 {
 		return nil
 	}

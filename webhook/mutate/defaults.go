@@ -27,6 +27,12 @@ type Defaults struct {
 	VaultCACert        string // PEM handed to the agent in its config
 	VaultTLSServerName string
 
+	// Connection to Vault (issue 12; vault.go).
+	VaultTLSSecret string // Secret, in each pod's namespace, for pods without tls-secret
+	VaultProxyAddr string
+	AuthType       string // contract.AuthKubernetes or contract.AuthJWT
+	AllowHTTPVault bool   // accept http:// in the vault-address annotation
+
 	AgentImage           string
 	AgentImagePullPolicy string // Always, IfNotPresent or Never
 	AgentMetricsPort     int    // 0: off
@@ -54,6 +60,7 @@ func NewDefaults() Defaults {
 		AgentImagePullPolicy: "IfNotPresent",
 		AgentMetrics:         AgentMetricsLoopback,
 		AuthPath:             "auth/kubernetes",
+		AuthType:             contract.AuthKubernetes,
 		Sidecar:              SidecarNative,
 		// The audience Vault roles are told to expect (README: Vault-side setup).
 		TokenAudience: "vault",
@@ -111,6 +118,7 @@ func (d *Defaults) Validate() error {
 		bad("agent metrics port %d is invalid: use 0 (off) or 1-65535", d.AgentMetricsPort)
 	}
 	errs = append(errs, d.validateAgentMetrics())
+	errs = append(errs, d.validateVault()...)
 	if !d.CPULimit.IsZero() && d.CPURequest.Cmp(d.CPULimit) > 0 ||
 		!d.MemoryLimit.IsZero() && d.MemoryRequest.Cmp(d.MemoryLimit) > 0 {
 		bad("agent resource requests must not exceed their limits")

@@ -161,7 +161,7 @@ func selectTargets(pod *corev1.Pod, names []string) (map[string]bool, error) {
 // conflicts finds names and paths of the pod that the injection would collide with.
 func (p *plan) conflicts(pod *corev1.Pod) []string {
 	var problems []string
-	ours := map[string]bool{contract.SecretsVolume: true, contract.TokenVolume: true, contract.ConfigVolume: true, contract.HandoverVolume: true}
+	ours := map[string]bool{contract.SecretsVolume: true, contract.TokenVolume: true, contract.ConfigVolume: true, contract.HandoverVolume: true, contract.TLSVolume: true}
 	for _, v := range pod.Spec.Volumes {
 		if ours[v.Name] {
 			problems = append(problems, fmt.Sprintf("the pod already has a volume named %q, which the injector adds: rename that volume", v.Name))
@@ -206,10 +206,9 @@ func (p *plan) agentConfig() (string, error) {
 		refresh = contract.DefaultRefresh
 	}
 	cfg := contract.Config{
-		Version: contract.ConfigVersion,
-		Vault: contract.Vault{Address: p.d.VaultAddr, Namespace: p.d.VaultNamespace,
-			CACert: p.d.VaultCACert, ServerName: p.d.VaultTLSServerName},
-		Auth:        contract.Auth{Path: authPath, Role: role, TokenFile: contract.TokenFile},
+		Version:     contract.ConfigVersion,
+		Vault:       p.vaultConfig(),
+		Auth:        contract.Auth{Method: p.authMethod(), Path: authPath, Role: role, TokenFile: contract.TokenFile},
 		SecretsDir:  contract.AgentSecretsDir,
 		Refresh:     contract.Duration{Duration: refresh},
 		InitTimeout: contract.Duration{Duration: contract.DefaultInitTimeout},

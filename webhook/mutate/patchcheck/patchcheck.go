@@ -163,7 +163,7 @@ func (c *checker) volumes(before, after []json.RawMessage) {
 			c.fail("volume %d changed:\n  sent:    %s\n  patched: %s", i, before[i], after[i])
 		}
 	}
-	ours := []string{contract.SecretsVolume, contract.TokenVolume, contract.ConfigVolume, contract.HandoverVolume}
+	ours := []string{contract.SecretsVolume, contract.TokenVolume, contract.ConfigVolume, contract.HandoverVolume, contract.TLSVolume}
 	for _, v := range after[len(before):] {
 		var named struct{ Name string }
 		_ = json.Unmarshal(v, &named)
