@@ -82,8 +82,16 @@ func escapeKey(k string) string {
 // and escapes its output again; on a Deployment's pod that was the largest cost of the response.
 func EncodePatch(ops []jsonpatch.Operation) ([]byte, error) {
 	var b bytes.Buffer
+	if err := AppendPatch(&b, ops); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// AppendPatch is EncodePatch into b, so a server can reuse its buffers.
+func AppendPatch(b *bytes.Buffer, ops []jsonpatch.Operation) error {
 	b.Grow(4096) // a typical patch: growing from empty cost more than the encoding's own garbage
-	enc := json.NewEncoder(&b)
+	enc := json.NewEncoder(b)
 	enc.SetEscapeHTML(false)
 	value := func(v any) error {
 		if err := enc.Encode(v); err != nil {
@@ -103,12 +111,12 @@ func EncodePatch(ops []jsonpatch.Operation) ([]byte, error) {
 		_ = value(op.Path)
 		b.WriteString(`,"value":`)
 		if err := value(op.Value); err != nil {
-			return nil, fmt.Errorf("encoding the patch at %s: %w", op.Path, err)
+			return fmt.Errorf("encoding the patch at %s: %w", op.Path, err)
 		}
 		b.WriteByte('}')
 	}
 	b.WriteByte(']')
-	return b.Bytes(), nil
+	return nil
 }
 
 // Apply applies ops to raw (a pod or pod template as JSON) as the API server would, through

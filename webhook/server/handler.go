@@ -3,9 +3,11 @@
 package server
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 
 	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -28,6 +30,11 @@ type Handler struct {
 // ServeHTTP answers one AdmissionReview. Every answer is an AdmissionReview with status 200, as
 // the API server expects; refusals carry their code and message in the response's result.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	bufs := buffers.Get().(*[2]bytes.Buffer)
+	defer buffers.Put(bufs)
+	patch, out := &bufs[0], &bufs[1]
+	patch.Reset()
+	out.Reset()
 	rv, code, err := readReview(req)
 	var resp admissionv1.AdmissionResponse
 	if err != nil {
@@ -36,15 +43,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		h.Log.Info("request refused", "requestID", rv.uid, "namespace", rv.namespace, "reason", "undecodable", "error", err.Error())
 		resp = errored(code, err)
 	} else {
-		resp = h.admit(rv)
+		resp = h.admit(rv, patch)
 	}
+	encodeResponse(out, rv, &resp)
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(encodeResponse(rv, &resp))
+	_, _ = w.Write(out.Bytes())
 }
+
+// buffers keeps the patch and response buffers of finished requests: each is a few KiB, and
+// allocating them anew was a large share of the webhook's garbage.
+var buffers = sync.Pool{New: func() any { return new([2]bytes.Buffer) }}
 
 // admit decides on one review. It logs one line per decision with the request's identity and
 // codes only: never the pod, never annotation values (a template may hold anything).
-func (h *Handler) admit(rv review) admissionv1.AdmissionResponse {
+func (h *Handler) admit(rv review, patch *bytes.Buffer) admissionv1.AdmissionResponse {
 	if rv.group != "" || rv.kind != "Pod" || rv.operation != string(admissionv1.Create) {
 		h.Metrics.skip("not-a-pod-create")
 		return allowed("vault-injector only mutates pods on create")
@@ -78,8 +90,7 @@ func (h *Handler) admit(rv review) admissionv1.AdmissionResponse {
 		resp.Warnings = res.Warnings
 		return resp
 	}
-	patch, err := mutate.EncodePatch(res.Patch)
-	if err != nil {
+	if err := mutate.AppendPatch(patch, res.Patch); err != nil {
 		h.Metrics.deny("internal")
 		h.Log.Error(err, "encoding the patch failed", "requestID", rv.uid, "namespace", rv.namespace, nameKey, name)
 		return errored(http.StatusInternalServerError, err)
@@ -87,7 +98,7 @@ func (h *Handler) admit(rv review) admissionv1.AdmissionResponse {
 	h.Metrics.inject(string(res.Shape))
 	h.Log.Info("vault agent injected", "requestID", rv.uid, "namespace", rv.namespace, nameKey, name, "shape", res.Shape, "warnings", len(res.Warnings))
 	return admissionv1.AdmissionResponse{
-		Allowed: true, Patch: patch, PatchType: ptr.To(admissionv1.PatchTypeJSONPatch), Warnings: res.Warnings,
+		Allowed: true, Patch: patch.Bytes(), PatchType: ptr.To(admissionv1.PatchTypeJSONPatch), Warnings: res.Warnings,
 	}
 }
 
@@ -111,9 +122,11 @@ func recoverPanics(log logr.Logger, h http.Handler) http.Handler {
 			if p := recover(); p != nil {
 				log.Error(fmt.Errorf("panic: %v", p), "admission handler panicked")
 				resp := errored(http.StatusInternalServerError, errors.New("the webhook failed on this request; its log has the reason"))
+				var out bytes.Buffer
+				encodeResponse(&out, review{}, &resp)
 				w.Header().Set("Content-Type", "application/json")
 				w.WriteHeader(http.StatusOK)
-				_, _ = w.Write(encodeResponse(review{}, &resp))
+				_, _ = w.Write(out.Bytes())
 			}
 		}()
 		h.ServeHTTP(w, req)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -131,19 +132,18 @@ func decodeReview(body []byte) (review, error) {
 	return rv, err
 }
 
-// encodeResponse writes the AdmissionReview that answers rv, in rv's API version.
-func encodeResponse(rv review, resp *admissionv1.AdmissionResponse) []byte {
+// encodeResponse writes to out the AdmissionReview that answers rv, in rv's API version.
+func encodeResponse(out *bytes.Buffer, rv review, resp *admissionv1.AdmissionResponse) {
 	apiVersion := rv.apiVersion
 	if apiVersion != "admission.k8s.io/v1beta1" {
 		apiVersion = "admission.k8s.io/v1"
 	}
 	resp.UID = types.UID(rv.uid)
-	b, err := json.Marshal(admissionv1.AdmissionReview{
+	err := json.NewEncoder(out).Encode(admissionv1.AdmissionReview{
 		TypeMeta: metav1.TypeMeta{APIVersion: apiVersion, Kind: "AdmissionReview"},
 		Response: resp,
 	})
 	if err != nil { // a response of strings, bytes and a bool always encodes
 		panic(fmt.Sprintf("encoding an admission response: %v", err))
 	}
-	return b
 }
