@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,7 +15,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -138,7 +138,7 @@ func runRSSCase(t *testing.T, file string) {
 	before := vmHWM(t)
 	d := mutate.NewDefaults()
 	d.VaultAddr, d.AgentImage = "https://vault:8200", "agent:v1"
-	hook := &server.Handler{Defaults: d, Metrics: server.NewMetrics(prometheus.NewRegistry()), Log: logr.Discard()}
+	hook := &server.Handler{Defaults: d, Metrics: server.NewMetrics(prometheus.NewRegistry()), Log: slog.New(slog.DiscardHandler)}
 	for range 3 {
 		req := httptest.NewRequest(http.MethodPost, "/mutate", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")

@@ -4,12 +4,13 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sync"
 
-	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -24,7 +25,17 @@ import (
 type Handler struct {
 	Defaults mutate.Defaults
 	Metrics  *Metrics
-	Log      logr.Logger
+	Log      *slog.Logger
+}
+
+// log writes the admission's one line: the request's identity, then what was decided. Typed
+// attributes: this line is written for every pod, and logr's key-value form cost twice as much.
+func (h *Handler) log(level slog.Level, msg string, rv review, nameKey, name string, decision ...slog.Attr) {
+	if !h.Log.Enabled(context.Background(), level) {
+		return
+	}
+	attrs := append([]slog.Attr{slog.String("requestID", rv.uid), slog.String("namespace", rv.namespace), slog.String(nameKey, name)}, decision...)
+	h.Log.LogAttrs(context.Background(), level, msg, attrs...)
 }
 
 // ServeHTTP answers one AdmissionReview. Every answer is an AdmissionReview with status 200, as
@@ -40,7 +51,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if err != nil {
 		// The error names the JSON problem, never a value of the pod.
 		h.Metrics.deny("undecodable")
-		h.Log.Info("request refused", "requestID", rv.uid, "namespace", rv.namespace, "reason", "undecodable", "error", err.Error())
+		h.Log.LogAttrs(context.Background(), slog.LevelInfo, "request refused", slog.String("requestID", rv.uid),
+			slog.String("namespace", rv.namespace), slog.String("reason", "undecodable"), slog.String("error", err.Error()))
 		resp = errored(code, err)
 	} else {
 		resp = h.admit(rv, patch)
@@ -75,28 +87,28 @@ func (h *Handler) admit(rv review, patch *bytes.Buffer) admissionv1.AdmissionRes
 	switch {
 	case errors.As(err, &denial):
 		h.Metrics.deny(string(denial.Reason))
-		h.Log.Info("pod refused", "requestID", rv.uid, "namespace", rv.namespace, nameKey, name, "reason", denial.Reason)
+		h.log(slog.LevelInfo, "pod refused", rv, nameKey, name, slog.String("reason", string(denial.Reason)))
 		resp := denied(denial.Error())
 		resp.Warnings = res.Warnings
 		return resp
 	case err != nil:
 		h.Metrics.deny("internal")
-		h.Log.Error(err, "injection failed", "requestID", rv.uid, "namespace", rv.namespace, nameKey, name)
+		h.log(slog.LevelError, "injection failed", rv, nameKey, name, slog.String("error", err.Error()))
 		return errored(http.StatusInternalServerError, err)
 	case res.Skipped != "":
 		h.Metrics.skip(string(res.Skipped))
-		h.Log.V(1).Info("pod left unchanged", "requestID", rv.uid, "namespace", rv.namespace, nameKey, name, "reason", res.Skipped)
+		h.log(slog.LevelDebug, "pod left unchanged", rv, nameKey, name, slog.String("reason", string(res.Skipped)))
 		resp := allowed(string(res.Skipped))
 		resp.Warnings = res.Warnings
 		return resp
 	}
 	if err := mutate.AppendPatch(patch, res.Patch); err != nil {
 		h.Metrics.deny("internal")
-		h.Log.Error(err, "encoding the patch failed", "requestID", rv.uid, "namespace", rv.namespace, nameKey, name)
+		h.log(slog.LevelError, "encoding the patch failed", rv, nameKey, name, slog.String("error", err.Error()))
 		return errored(http.StatusInternalServerError, err)
 	}
 	h.Metrics.inject(string(res.Shape))
-	h.Log.Info("vault agent injected", "requestID", rv.uid, "namespace", rv.namespace, nameKey, name, "shape", res.Shape, "warnings", len(res.Warnings))
+	h.log(slog.LevelInfo, "vault agent injected", rv, nameKey, name, slog.String("shape", string(res.Shape)), slog.Int("warnings", len(res.Warnings)))
 	return admissionv1.AdmissionResponse{
 		Allowed: true, Patch: patch.Bytes(), PatchType: ptr.To(admissionv1.PatchTypeJSONPatch), Warnings: res.Warnings,
 	}
@@ -116,11 +128,11 @@ func errored(code int, err error) admissionv1.AdmissionResponse {
 
 // recoverPanics turns a panic in h into a refusal with status 500, logged: one bad request
 // must not take down the replica (the fuzz tests call the handler without it).
-func recoverPanics(log logr.Logger, h http.Handler) http.Handler {
+func recoverPanics(log *slog.Logger, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		defer func() {
 			if p := recover(); p != nil {
-				log.Error(fmt.Errorf("panic: %v", p), "admission handler panicked")
+				log.Error("admission handler panicked", "panic", fmt.Sprint(p))
 				resp := errored(http.StatusInternalServerError, errors.New("the webhook failed on this request; its log has the reason"))
 				var out bytes.Buffer
 				encodeResponse(&out, review{}, &resp)

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"gomodules.xyz/jsonpatch/v2"
@@ -26,7 +26,7 @@ func testHandler(reg prometheus.Registerer) (*Handler, http.Handler) {
 	d := mutate.NewDefaults()
 	d.VaultAddr = "https://vault:8200"
 	d.AgentImage = "agent:v1"
-	h := &Handler{Defaults: d, Metrics: NewMetrics(reg), Log: logr.Discard()}
+	h := &Handler{Defaults: d, Metrics: NewMetrics(reg), Log: slog.New(slog.DiscardHandler)}
 	return h, h
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync/atomic"
@@ -67,8 +68,9 @@ func Run(ctx context.Context, cfg config.Config, log logr.Logger, certs CertSour
 		CertDir: cfg.TLSDir,
 		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }},
 	})
-	handler := &Handler{Defaults: cfg.Inject, Metrics: NewMetrics(ctrlmetrics.Registry), Log: log}
-	srv.Register(MutatePath, closeWhenDraining(&draining, recoverPanics(log, handler)))
+	admissionLog := slog.New(logr.ToSlogHandler(log)) // the JSON handler main made, unwrapped
+	handler := &Handler{Defaults: cfg.Inject, Metrics: NewMetrics(ctrlmetrics.Registry), Log: admissionLog}
+	srv.Register(MutatePath, closeWhenDraining(&draining, recoverPanics(admissionLog, handler)))
 
 	health := http.NewServeMux()
 	health.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
