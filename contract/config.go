@@ -130,6 +130,10 @@ type Secret struct {
 	// File is the file name or relative path under SecretsDir.
 	File  string   `json:"file"`
 	Perms FileMode `json:"perms"`
+	// Compat, when CompatVaultAgent, makes Template's functions behave as Vault Agent's where
+	// the two differ (toJSON and toJSONPretty escape <, > and &), so translated vault-k8s
+	// templates write the same bytes.
+	Compat string `json:"compat,omitempty"`
 }
 
 // Backoff bounds the exponential retry delay (with jitter) after failures.
@@ -217,6 +221,9 @@ func (c *Config) Validate() error {
 			if FilesCollide(s.File, other.File) {
 				bad("secret %q: file %q collides with file %q of secret %q", s.Name, s.File, other.File, other.Name)
 			}
+		}
+		if s.Compat != "" && s.Compat != CompatVaultAgent {
+			bad("secret %q: compat %q must be empty or %q", s.Name, s.Compat, CompatVaultAgent)
 		}
 		if s.Perms&^0o777 != 0 || s.Perms == 0 {
 			bad("secret %q: perms %s must be between 0001 and 0777", s.Name, s.Perms)

@@ -22,6 +22,9 @@ const (
 	AnnotationAgentMemoryRequest = Prefix + "agent-memory-request"
 	AnnotationAgentMemoryLimit   = Prefix + "agent-memory-limit"
 
+	// AnnotationCompat: CompatVaultAgent makes the pod's templates render as Vault Agent's.
+	AnnotationCompat = Prefix + "compat"
+
 	AnnotationSecretPrefix   = Prefix + "secret-"
 	AnnotationTemplatePrefix = Prefix + "template-"
 	AnnotationFormatPrefix   = Prefix + "format-"
@@ -40,6 +43,10 @@ const (
 	StatusInjected = "injected"
 	InjectTrue     = "true"
 )
+
+// CompatVaultAgent is the value of AnnotationCompat (and Secret.Compat) for templates written
+// for Vault Agent, such as those translated from vault-k8s annotations.
+const CompatVaultAgent = "vault-agent"
 
 // Values of AnnotationMode.
 const (
@@ -94,5 +101,5 @@ const (
 var TemplateFuncs = []string{
 	"secret", "toJSON", "toJSONPretty", "toYAML", "base64Encode", "base64Decode", "base64URLEncode",
 	"base64URLDecode", "shellQuote", "envKey", "toUpper", "toLower", "trimSpace", "split", "join",
-	"replaceAll", "contains", "keys",
+	"replaceAll", "contains", "keys", "timestamp",
 }

@@ -98,6 +98,9 @@ func (it *Item) execute(src Source) ([]byte, error) {
 		return nil, err
 	}
 	t.Funcs(funcs(src))
+	if f := compatFuncs(it.cfg.Compat); f != nil {
+		t.Funcs(f)
+	}
 	// The dot is the configured secret, fetched only if the template uses it, so a template
 	// that only calls `secret` does not read the configured path a second time.
 	dot := &lazySecret{fetch: func() (*vault.Secret, error) { return src.Secret(it.cfg.Path, nil) }}

@@ -23,6 +23,7 @@ type Options struct {
 	Refresh    time.Duration
 	Containers []string // nil: every container
 	VolumePath string
+	Compat     string // contract.CompatVaultAgent or ""
 
 	CPURequest, CPULimit, MemoryRequest, MemoryLimit *resource.Quantity
 
