@@ -47,6 +47,7 @@ fuzz: ## each fuzz target for a bounded time
 	go test -run '^$$' -fuzz '^FuzzPatch$$' -fuzztime $(FUZZTIME) ./webhook/mutate
 	go test -run '^$$' -fuzz '^FuzzDecodeState$$' -fuzztime $(FUZZTIME) ./certs
 	go test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./agent/render
+	go test -run '^$$' -fuzz '^FuzzTranslate$$' -fuzztime $(FUZZTIME) ./webhook/vaultk8s
 
 bench: tools ## Go benchmarks of the webhook and the agent
 	go test -run '^$$' -bench . -benchmem -count 1 ./webhook/...
