@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"sort"
@@ -135,3 +137,77 @@ const strsTmpl = `{{ with secret "secret/data/app" }}{{ $d := .Data.data }}{{ $d
 {{ end }}`
 
 const onlyTmpl = `{{ with secret "kv1/app" }}{{ .Data.key }}{{ range .Data.list }} {{ . }}{{ end }}{{ end }}`
+
+// TestVaultK8sPKIWriteStyle: vault-k8s' PKI pattern (a write-style `secret` call with
+// key=value arguments) issues a certificate through both agents. Each issue is a new
+// certificate, so the files cannot be equal: both must hold one certificate for the asked
+// common name from the same CA, followed by its key, in the same layout.
+func TestVaultK8sPKIWriteStyle(t *testing.T) {
+	e := newEnv(t)
+	root := e.vs.MustClient(t)
+	if err := root.Sys().Mount("pki", &api.MountInput{Type: "pki", Config: api.MountConfigInput{MaxLeaseTTL: "24h"}}); err != nil {
+		t.Fatal(err)
+	}
+	for path, data := range map[string]map[string]any{
+		"pki/root/generate/internal": {"common_name": "Test Root", "ttl": "24h"},
+		"pki/roles/web":              {"allowed_domains": "example.com", "allow_subdomains": true, "max_ttl": "1h"},
+	} {
+		if _, err := root.Logical().Write(path, data); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+	}
+	e.seedToken(readPolicy + `path "pki/issue/web" { capabilities = ["update"] }`)
+	tmpl := `{{- with secret "pki/issue/web" "common_name=www.example.com" "ttl=10m" -}}
+{{ .Data.certificate }}
+{{ .Data.private_key }}
+{{ .Data.issuing_ca }}
+{{- end }}`
+	tr := vaultk8s.Translate(map[string]string{vaultk8s.AnnotationInject: "true", vaultk8s.Prefix + "role": "web",
+		vaultk8s.Prefix + "agent-inject-secret-cert.pem": "pki/issue/web", vaultk8s.Prefix + "agent-inject-template-cert.pem": tmpl})
+	opts, _, err := annotations.Parse(tr.Annotations)
+	if err != nil || len(opts.Secrets) != 1 {
+		t.Fatalf("translation: %v %v", err, tr.Problems)
+	}
+	s := opts.Secrets[0]
+	refDir := filepath.Join(e.dir, "reference")
+	if err := vaultagent.Render(context.Background(), testbin.Must(t, "vault"), e.vs.Addr, e.tokenFile, refDir,
+		[]vaultagent.Template{{File: "cert.pem", Contents: tmpl}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.config(contract.Secret{Name: s.Name, Path: s.Path, Template: s.Template, File: s.File, Perms: s.Perms, Compat: opts.Compat})
+	if code, logs, stderr := e.runOnce(cfg); code != 0 {
+		t.Fatalf("our agent: exit %d, stderr %q\nlogs:\n%s", code, stderr, logs)
+	}
+	ref, ours := pemSummary(t, readFile(t, filepath.Join(refDir, "cert.pem"))), pemSummary(t, readFile(t, filepath.Join(cfg.SecretsDir, "cert.pem")))
+	if ref != ours || !strings.HasPrefix(ours, "CERTIFICATE www.example.com by Test Root, ") {
+		t.Errorf("layouts differ:\n ours %s\n Vault Agent's %s", ours, ref)
+	}
+	t.Logf("both agents wrote: %s", ours)
+}
+
+// pemSummary describes a PEM file's blocks: types, the certificate's subject and issuer.
+func pemSummary(t *testing.T, s string) string {
+	t.Helper()
+	var parts []string
+	rest := []byte(s)
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type == "CERTIFICATE" && len(parts) == 0 {
+			c, err := x509.ParseCertificate(b.Bytes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			parts = append(parts, "CERTIFICATE "+c.Subject.CommonName+" by "+c.Issuer.CommonName)
+			continue
+		}
+		parts = append(parts, b.Type)
+	}
+	if strings.TrimSpace(string(rest)) != "" {
+		t.Errorf("text after the PEM blocks: %d bytes", len(rest))
+	}
+	return strings.Join(parts, ", ")
+}
