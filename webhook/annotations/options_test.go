@@ -59,6 +59,8 @@ func TestValidators(t *testing.T) {
 		{"agent-cpu-limit", "-1", "positive"},
 		{"agent-memory-request", "32Mi", ""},
 		{"agent-memory-limit", "0", "positive"},
+		{"compat", "vault-agent", ""},
+		{"compat", "consul-template", `"vault-agent"`},
 		{"secret-db", "secret/data/app/db", ""},
 		{"secret-db-config.txt", "kv/app", ""},
 		{"secret-db", "database/creds/app", ""},
