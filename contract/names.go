@@ -101,5 +101,5 @@ const (
 var TemplateFuncs = []string{
 	"secret", "toJSON", "toJSONPretty", "toYAML", "base64Encode", "base64Decode", "base64URLEncode",
 	"base64URLDecode", "shellQuote", "envKey", "toUpper", "toLower", "trimSpace", "split", "join",
-	"replaceAll", "contains", "keys", "timestamp",
+	"replaceAll", "contains", "keys", "timestamp", "pkiCert",
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -162,27 +163,51 @@ func TestVaultK8sPKIWriteStyle(t *testing.T) {
 {{ .Data.private_key }}
 {{ .Data.issuing_ca }}
 {{- end }}`
+	// pkiCert (consul-template's cached certificates): fields .Cert, .Key, .Data.CA.
+	pkiTmpl := `{{ with pkiCert "pki/issue/web" "common_name=www.example.com" "ttl=10m" }}{{ .Cert }}{{ .Key }}{{ .Data.CA }}{{ end }}`
 	tr := vaultk8s.Translate(map[string]string{vaultk8s.AnnotationInject: "true", vaultk8s.Prefix + "role": "web",
-		vaultk8s.Prefix + "agent-inject-secret-cert.pem": "pki/issue/web", vaultk8s.Prefix + "agent-inject-template-cert.pem": tmpl})
+		vaultk8s.Prefix + "agent-inject-secret-cert.pem": "pki/issue/web", vaultk8s.Prefix + "agent-inject-template-cert.pem": tmpl,
+		vaultk8s.Prefix + "agent-inject-template-pkicert.pem": pkiTmpl})
 	opts, _, err := annotations.Parse(tr.Annotations)
-	if err != nil || len(opts.Secrets) != 1 {
+	if err != nil || len(opts.Secrets) != 2 {
 		t.Fatalf("translation: %v %v", err, tr.Problems)
 	}
-	s := opts.Secrets[0]
+	var ours []contract.Secret
+	for _, s := range opts.Secrets {
+		ours = append(ours, contract.Secret{Name: s.Name, Path: s.Path, Template: s.Template, File: s.File, Perms: s.Perms, Compat: opts.Compat})
+	}
 	refDir := filepath.Join(e.dir, "reference")
 	if err := vaultagent.Render(context.Background(), testbin.Must(t, "vault"), e.vs.Addr, e.tokenFile, refDir,
-		[]vaultagent.Template{{File: "cert.pem", Contents: tmpl}}); err != nil {
+		[]vaultagent.Template{{File: "cert.pem", Contents: tmpl}, {File: "pkicert.pem", Contents: pkiTmpl}}); err != nil {
 		t.Fatal(err)
 	}
-	cfg := e.config(contract.Secret{Name: s.Name, Path: s.Path, Template: s.Template, File: s.File, Perms: s.Perms, Compat: opts.Compat})
+	cfg := e.config(ours...)
 	if code, logs, stderr := e.runOnce(cfg); code != 0 {
 		t.Fatalf("our agent: exit %d, stderr %q\nlogs:\n%s", code, stderr, logs)
 	}
-	ref, ours := pemSummary(t, readFile(t, filepath.Join(refDir, "cert.pem"))), pemSummary(t, readFile(t, filepath.Join(cfg.SecretsDir, "cert.pem")))
-	if ref != ours || !strings.HasPrefix(ours, "CERTIFICATE www.example.com by Test Root, ") {
-		t.Errorf("layouts differ:\n ours %s\n Vault Agent's %s", ours, ref)
+	for _, f := range []string{"cert.pem", "pkicert.pem"} {
+		refText, ourText := readFile(t, filepath.Join(refDir, f)), readFile(t, filepath.Join(cfg.SecretsDir, f))
+		ref, ours := pemSummary(t, refText), pemSummary(t, ourText)
+		if ref != ours || !strings.HasPrefix(ours, "CERTIFICATE www.example.com by Test Root, ") {
+			t.Errorf("%s: layouts differ:\n ours %s\n Vault Agent's %s", f, ours, ref)
+		}
+		if shape(refText) != shape(ourText) {
+			t.Errorf("%s: line structure differs:\n ours %q\n Vault Agent's %q", f, shape(ourText), shape(refText))
+		}
+		t.Logf("%s: both agents wrote %s", f, ours)
 	}
-	t.Logf("both agents wrote: %s", ours)
+}
+
+// shape is a PEM file with each base64 line replaced by its length: what two issues of the
+// same kind of certificate share.
+func shape(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		if !strings.HasPrefix(l, "-----") {
+			lines[i] = strconv.Itoa(len(l))
+		}
+	}
+	return strings.Join(lines, "|")
 }
 
 // pemSummary describes a PEM file's blocks: types, the certificate's subject and issuer.

@@ -41,6 +41,9 @@ func funcs(src Source) template.FuncMap {
 		"contains":        func(sub, s string) bool { return strings.Contains(s, sub) },
 		"keys":            keys,
 		"timestamp":       timestamp,
+		"pkiCert": func(string, ...string) (PemEncoded, error) {
+			return PemEncoded{}, safef("pkiCert: no source at parse time") // replaced per item at render
+		},
 	}
 }
 

@@ -31,8 +31,9 @@ type Source interface {
 
 // Item renders one configured secret.
 type Item struct {
-	cfg  contract.Secret
-	tmpl *template.Template
+	cfg   contract.Secret
+	tmpl  *template.Template
+	certs certCache // pkiCert's certificates, kept across renders
 }
 
 // Compile prepares s. Template syntax errors are reported here, with the secret name and line,
@@ -97,7 +98,7 @@ func (it *Item) execute(src Source) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.Funcs(funcs(src))
+	t.Funcs(funcs(src)).Funcs(it.pkiFuncs(src))
 	if f := compatFuncs(it.cfg.Compat); f != nil {
 		t.Funcs(f)
 	}

@@ -18,7 +18,6 @@ var builtins = map[string]bool{
 
 // alternatives say what to use instead of consul-template functions the agent does not offer.
 var alternatives = map[string]string{
-	"pkiCert":         `use {{ with secret "pki/issue/<role>" "common_name=<name>" }}{{ .Data.certificate }}{{ end }} (and .Data.private_key, .Data.issuing_ca): a new certificate is issued at each refresh`,
 	"env":             "the agent's container does not have the app's environment: write the value into the template, or keep it in Vault",
 	"secrets":         `read each path with secret "<path>"; listing a path is not supported`,
 	"file":            "the agent reads no files: put the content in the template or in Vault",
@@ -78,7 +77,7 @@ func checkFuncs(tmpl string) []string {
 	return msgs
 }
 
-// firstSecretPath is the path of the template's first `secret "<path>"` call, or "".
+// firstSecretPath is the path of the template's first `secret "<path>"` (or pkiCert) call, or "".
 func firstSecretPath(tmpl string) string {
 	trees, err := parseTrees(tmpl)
 	if err != nil {
@@ -91,7 +90,7 @@ func firstSecretPath(tmpl string) string {
 			if !ok || found != "" || len(c.Args) < 2 {
 				return
 			}
-			if id, ok := c.Args[0].(*parse.IdentifierNode); ok && id.Ident == "secret" {
+			if id, ok := c.Args[0].(*parse.IdentifierNode); ok && (id.Ident == "secret" || id.Ident == "pkiCert") {
 				if s, ok := c.Args[1].(*parse.StringNode); ok {
 					found = s.Text
 				}
