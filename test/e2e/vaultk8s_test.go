@@ -93,6 +93,27 @@ func TestVaultK8sAnnotatedPods(t *testing.T) {
 		}
 		compareFiles(t, waitLog(ctx, t, ns, pod.Name, "app", "DONE"), want, wantModes, "config.txt")
 	})
+	t.Run("refused at admission", func(t *testing.T) {
+		for name, c := range map[string]struct {
+			ann  map[string]string
+			want []string
+		}{
+			"vk-command": {vk("agent-inject-secret-db", "secret/data/e2e/vaultk8s", "agent-inject-command-db", "pkill -HUP app"),
+				[]string{"denied the request", "vault.hashicorp.com/agent-inject-command-db", "reload-http"}},
+			"vk-mixed": {func() map[string]string {
+				a := vk("agent-inject-secret-db", "secret/data/e2e/vaultk8s")
+				a[contract.AnnotationSecretPrefix+"db"] = "secret/data/e2e/vaultk8s"
+				return a
+			}(), []string{"denied the request", "mixes", contract.AnnotationSecretPrefix + "db"}},
+		} {
+			_, err := st.Cluster.Clientset().CoreV1().Pods(ns).Create(ctx, podFromTemplate(name, template(name, c.ann, "sleep 1")), metav1.CreateOptions{})
+			for _, w := range c.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("%s: creation error %v, want one containing %q", name, err, w)
+				}
+			}
+		}
+	})
 }
 
 // referenceFiles renders the templates with the real Vault Agent, logged in with a token of
