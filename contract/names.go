@@ -22,14 +22,14 @@ const (
 	AnnotationAgentMemoryRequest = Prefix + "agent-memory-request"
 	AnnotationAgentMemoryLimit   = Prefix + "agent-memory-limit"
 
-	// AnnotationCompat: CompatVaultAgent makes the pod's templates render as Vault Agent's.
-	AnnotationCompat = Prefix + "compat"
-
 	AnnotationSecretPrefix   = Prefix + "secret-"
 	AnnotationTemplatePrefix = Prefix + "template-"
 	AnnotationFormatPrefix   = Prefix + "format-"
 	AnnotationFilePrefix     = Prefix + "file-"
 	AnnotationPermsPrefix    = Prefix + "perms-"
+	// AnnotationCompatPrefix + name: CompatVaultAgent or CompatVaultAgentStrict makes that
+	// secret's template render as Vault Agent's.
+	AnnotationCompatPrefix = Prefix + "compat-"
 )
 
 // Annotations the webhook writes.
@@ -44,9 +44,14 @@ const (
 	InjectTrue     = "true"
 )
 
-// CompatVaultAgent is the value of AnnotationCompat (and Secret.Compat) for templates written
-// for Vault Agent, such as those translated from vault-k8s annotations.
-const CompatVaultAgent = "vault-agent"
+// Values of AnnotationCompatPrefix (and Secret.Compat) for templates written for Vault Agent,
+// such as those translated from vault-k8s annotations: its functions' output, and a missing
+// map key rendering "<no value>" (CompatVaultAgent, Vault Agent's default) or failing the
+// render (CompatVaultAgentStrict, its error_on_missing_key).
+const (
+	CompatVaultAgent       = "vault-agent"
+	CompatVaultAgentStrict = "vault-agent-strict"
+)
 
 // Values of AnnotationMode.
 const (

@@ -61,6 +61,7 @@ func TestVaultK8sParityWithVaultAgent(t *testing.T) {
 		{"index printf toJSONPretty", map[string]string{"agent-inject-secret-misc": "secret/data/app", "agent-inject-template-misc": miscTmpl}, miscTmpl, "misc"},
 		{"template only", map[string]string{"agent-inject-template-only": onlyTmpl}, onlyTmpl, "only"},
 		{"string functions", map[string]string{"agent-inject-secret-strs": "secret/data/app", "agent-inject-template-strs": strsTmpl}, strsTmpl, "strs"},
+		{"missing key, Vault Agent's default", map[string]string{"agent-inject-secret-missing": "secret/data/app", "agent-inject-template-missing": missingTmpl}, missingTmpl, "missing"},
 	}
 	var refs []vaultagent.Template
 	var ours []contract.Secret
@@ -79,7 +80,7 @@ func TestVaultK8sParityWithVaultAgent(t *testing.T) {
 			t.Fatalf("%s: parsing the translation: %v", c.name, err)
 		}
 		for _, s := range opts.Secrets {
-			ours = append(ours, contract.Secret{Name: s.Name, Path: s.Path, Template: s.Template, File: s.File, Perms: s.Perms, Compat: opts.Compat})
+			ours = append(ours, contract.Secret{Name: s.Name, Path: s.Path, Template: s.Template, File: s.File, Perms: s.Perms, Compat: s.Compat})
 			perms[s.File] = s.Perms.String()
 		}
 		p := in[vaultk8s.Prefix+"agent-inject-perms-KV1J"]
@@ -136,6 +137,8 @@ const strsTmpl = `{{ with secret "secret/data/app" }}{{ $d := .Data.data }}{{ $d
 {{ .Data.metadata | toJSONPretty }}
 {{ end }}`
 
+const missingTmpl = `{{ with secret "secret/data/app" }}[{{ .Data.data.nokey }}]{{ if .Data.data.optional }}set{{ else }}unset{{ end }} {{ index .Data.data "nokey" }}{{ end }}`
+
 const onlyTmpl = `{{ with secret "kv1/app" }}{{ .Data.key }}{{ range .Data.list }} {{ . }}{{ end }}{{ end }}`
 
 // TestVaultK8sPKIWriteStyle: vault-k8s' PKI pattern (a write-style `secret` call with
@@ -173,7 +176,7 @@ func TestVaultK8sPKIWriteStyle(t *testing.T) {
 	}
 	var ours []contract.Secret
 	for _, s := range opts.Secrets {
-		ours = append(ours, contract.Secret{Name: s.Name, Path: s.Path, Template: s.Template, File: s.File, Perms: s.Perms, Compat: opts.Compat})
+		ours = append(ours, contract.Secret{Name: s.Name, Path: s.Path, Template: s.Template, File: s.File, Perms: s.Perms, Compat: s.Compat})
 	}
 	refDir := filepath.Join(e.dir, "reference")
 	if err := vaultagent.Render(context.Background(), testbin.Must(t, "vault"), e.vs.Addr, e.tokenFile, refDir,

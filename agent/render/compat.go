@@ -13,7 +13,7 @@ import (
 )
 
 // vaultAgentFuncs replace functions whose output differs from Vault Agent's (consul-template's)
-// for secrets with Compat CompatVaultAgent, so a template written for Vault Agent writes the
+// for secrets with a Compat value, so a template written for Vault Agent writes the
 // same bytes: its toJSON is json.Marshal, which escapes <, > and & and keeps numbers as Vault
 // sent them.
 var vaultAgentFuncs = template.FuncMap{
@@ -34,10 +34,19 @@ var vaultAgentFuncs = template.FuncMap{
 
 // compatFuncs are the overrides for a secret's Compat value (none for the default).
 func compatFuncs(compat string) template.FuncMap {
-	if compat == contract.CompatVaultAgent {
+	if compat == contract.CompatVaultAgent || compat == contract.CompatVaultAgentStrict {
 		return vaultAgentFuncs
 	}
 	return nil
+}
+
+// missingKey is text/template's option for a secret: Vault Agent's default renders a missing
+// map key as "<no value>"; everything else fails the render.
+func missingKey(compat string) string {
+	if compat == contract.CompatVaultAgent {
+		return "missingkey=default"
+	}
+	return "missingkey=error"
 }
 
 // timestamp is consul-template's: the current UTC time in RFC 3339, in a Go layout, or "unix".

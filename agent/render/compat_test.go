@@ -3,6 +3,7 @@ package render
 import (
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,5 +54,20 @@ func TestTimestamp(t *testing.T) {
 	}
 	if _, err := timestamp("a", "b"); err == nil {
 		t.Error("two layouts accepted")
+	}
+}
+
+// TestCompatMissingKey: Vault Agent's default writes "<no value>" for a missing map key (also
+// inside `if`); its error_on_missing_key, and the agent's own default, fail the render.
+func TestCompatMissingKey(t *testing.T) {
+	tmpl := `{{ with secret "secret/app" }}[{{ .Data.data.nokey }}]{{ if .Data.data.nokey }}x{{ end }}{{ end }}`
+	for compat, want := range map[string]string{contract.CompatVaultAgent: "[<no value>]", contract.CompatVaultAgentStrict: "", "": ""} {
+		got, err := render(t, contract.Secret{Name: "m", Path: "secret/app", Template: tmpl, File: "m", Perms: 0o400, Compat: compat})
+		switch {
+		case want != "" && (err != nil || got != want):
+			t.Errorf("compat %q: %q (%v), want %q", compat, got, err, want)
+		case want == "" && (err == nil || !strings.Contains(err.Error(), `"nokey"`)):
+			t.Errorf("compat %q: %q, %v; want the render to fail naming the key", compat, got, err)
+		}
 	}
 }

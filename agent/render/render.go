@@ -46,7 +46,7 @@ func Compile(s contract.Secret) (*Item, error) {
 		}
 		return it, nil
 	}
-	t, err := template.New(s.Name).Option("missingkey=error").Funcs(funcs(nil)).Parse(s.Template)
+	t, err := template.New(s.Name).Option(missingKey(s.Compat)).Funcs(funcs(nil)).Parse(s.Template)
 	if err != nil {
 		return nil, fmt.Errorf("secret %q: parsing template: %w", s.Name, err)
 	}

@@ -52,13 +52,6 @@ var fields = map[string]func(*Options, string) error{
 	contract.AnnotationAgentCPULimit:      quantity(func(o *Options) **resource.Quantity { return &o.CPULimit }),
 	contract.AnnotationAgentMemoryRequest: quantity(func(o *Options) **resource.Quantity { return &o.MemoryRequest }),
 	contract.AnnotationAgentMemoryLimit:   quantity(func(o *Options) **resource.Quantity { return &o.MemoryLimit }),
-	contract.AnnotationCompat: func(o *Options, v string) error {
-		if v != contract.CompatVaultAgent {
-			return fmt.Errorf("compat must be %q (templates render as Vault Agent's: toJSON escapes <, > and &), or absent", contract.CompatVaultAgent)
-		}
-		o.Compat = v
-		return nil
-	},
 }
 
 type secretField func(*Secret, string) error
@@ -98,6 +91,13 @@ var secretFields = map[string]secretField{
 	contract.AnnotationPermsPrefix: func(s *Secret, v string) (err error) {
 		s.Perms, err = contract.ParseFileMode(v)
 		return err
+	},
+	contract.AnnotationCompatPrefix: func(s *Secret, v string) error {
+		if err := contract.ValidateCompat(v); err != nil {
+			return err
+		}
+		s.Compat = v
+		return nil
 	},
 }
 

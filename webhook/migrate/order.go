@@ -10,12 +10,12 @@ import (
 // podOrder is the order pod-wide keys are written in; others follow alphabetically.
 var podOrder = []string{
 	contract.AnnotationInject, contract.AnnotationRole, contract.AnnotationAuthPath,
-	contract.AnnotationMode, contract.AnnotationCompat,
+	contract.AnnotationMode,
 }
 
 var secretPrefixes = []string{
 	contract.AnnotationSecretPrefix, contract.AnnotationTemplatePrefix, contract.AnnotationFilePrefix,
-	contract.AnnotationPermsPrefix, contract.AnnotationFormatPrefix,
+	contract.AnnotationPermsPrefix, contract.AnnotationFormatPrefix, contract.AnnotationCompatPrefix,
 }
 
 func isPerSecret(k string) bool {

@@ -228,7 +228,7 @@ func (p *plan) agentConfig() (string, error) {
 		cs := contract.Secret{Name: s.Name, Path: s.Path, Format: s.Format, Template: s.Template, File: s.File, Perms: s.Perms}
 		if s.Template != "" {
 			cs.Format = ""
-			cs.Compat = p.opts.Compat
+			cs.Compat = s.Compat
 		}
 		cfg.Secrets = append(cfg.Secrets, cs)
 	}

@@ -49,10 +49,8 @@ var secretPrefixes = []secretPrefix{
 		switch {
 		case err != nil:
 			t.refuse(k, "must be true or false, as vault-k8s requires")
-		case b:
-			t.secret(raw, k) // already our behaviour: a missing key fails the render
 		default:
-			t.warn(k, "a missing key always fails the render (vault-injector never writes <no value> into a file)")
+			t.secret(raw, k).strict = b
 		}
 	}},
 	{"preserve-secret-case-", func(t *translator, k, raw, v string) {
@@ -105,7 +103,7 @@ func (t *translator) secret(raw, key string) *secret {
 
 // finishSecrets writes each secret's vault-injector.io keys with vault-k8s' defaults: file
 // <name> (lower-cased unless preserve-secret-case) under the volume, the default `map` (or
-// `json`) template, mode 0644.
+// `json`) template, mode 0644, and Vault Agent's template behaviour (compat-<name>).
 func (t *translator) finishSecrets() {
 	raws := make([]string, 0, len(t.secrets))
 	for r := range t.secrets {
@@ -131,8 +129,6 @@ func (t *translator) finishSecrets() {
 		}
 		byName[name] = raw
 		t.writeSecret(s, name)
-		// Every translated secret has a template written for Vault Agent.
-		t.out[contract.AnnotationCompat] = contract.CompatVaultAgent
 	}
 }
 
@@ -167,6 +163,11 @@ func (t *translator) writeSecret(s *secret, name string) {
 		perms = DefaultPerms
 	}
 	t.out[contract.AnnotationPermsPrefix+name] = perms
+	// Every translated template was written for Vault Agent.
+	t.out[contract.AnnotationCompatPrefix+name] = contract.CompatVaultAgent
+	if s.strict {
+		t.out[contract.AnnotationCompatPrefix+name] = contract.CompatVaultAgentStrict
+	}
 }
 
 func (t *translator) preserveCase(raw string) bool {

@@ -90,7 +90,7 @@ type translator struct {
 // secret gathers one agent-inject-secret-<name> and its companions.
 type secret struct {
 	raw, path, template, file, perms string
-	hasSecret, hasTemplate           bool
+	hasSecret, hasTemplate, strict   bool     // strict: error-on-missing-key
 	keys                             []string // its vault.hashicorp.com annotations
 }
 

@@ -28,7 +28,7 @@ func TestTranslateDefaults(t *testing.T) {
 		contract.AnnotationSecretPrefix + "db.txt":   "secret/data/db",
 		contract.AnnotationTemplatePrefix + "db.txt": "{{ with secret \"secret/data/db\" }}{{ range $k, $v := .Data }}{{ $k }}: {{ $v }}\n{{ end }}{{ end }}",
 		contract.AnnotationPermsPrefix + "db.txt":    "0644",
-		contract.AnnotationCompat:                    contract.CompatVaultAgent,
+		contract.AnnotationCompatPrefix + "db.txt":   contract.CompatVaultAgent,
 	}
 	for k, v := range want {
 		if r.Annotations[k] != v {
@@ -90,7 +90,8 @@ func TestTranslateValues(t *testing.T) {
 		{"companion without secret", vk("agent-inject-file-a", "a.txt"), "", "", "", "no agent-inject-secret-a"},
 		{"empty secret", vk("agent-inject-secret-a", ""), "", "", "", "empty"},
 		{"unknown", vk("agent-inejct-secret-a", "kv/a"), "", "", "", "no such annotation"},
-		{"missing key false", vk("agent-inject-secret-a", "kv/a", "error-on-missing-key-a", "false"), "", "", "", "<no value>"},
+		{"missing key false", vk("agent-inject-secret-a", "kv/a", "error-on-missing-key-a", "false"), contract.AnnotationCompatPrefix + "a", contract.CompatVaultAgent, "", ""},
+		{"missing key true", vk("agent-inject-secret-a", "kv/a", "error-on-missing-key-a", "true"), contract.AnnotationCompatPrefix + "a", contract.CompatVaultAgentStrict, "", ""},
 		{"pre-populate false", vk("agent-pre-populate", "false"), "", "", "", "native sidecar"},
 		{"cache off", vk("agent-cache-enable", "false"), "", "", "", "no cache"},
 	}
