@@ -12,7 +12,10 @@ import (
 // vault.hashicorp.com annotations are translated, then the pod goes through the same core as
 // any other, so the same files come out and the patch adds only our agent.
 func vaultK8sPod(pod *corev1.Pod, d Defaults) (Result, error) {
-	if !vaultk8s.OptedIn(pod.Annotations) && !annotations.OptedIn(pod.Annotations) {
+	// inject: "false" is this injector's explicit opt-out, for a pod left to vault-k8s while
+	// both webhooks run; any other mix of the two dialects is refused below.
+	if !vaultk8s.OptedIn(pod.Annotations) && !annotations.OptedIn(pod.Annotations) ||
+		pod.Annotations[contract.AnnotationInject] == "false" {
 		return Result{Skipped: SkipNotOptedIn}, nil
 	}
 	if pod.Annotations[contract.AnnotationStatus] == contract.StatusInjected {
