@@ -124,7 +124,7 @@ func (t *translator) finishSecrets() {
 			name = strings.ToLower(raw)
 		}
 		if other, dup := byName[name]; dup {
-			t.refuse(Prefix+"agent-inject-secret-"+raw, "it names the same file as agent-inject-secret-%s once lower-cased: rename one, or set preserve-secret-case", other)
+			t.refuse(s.keys[0], "secret %q names the same file as secret %q once lower-cased: rename one, or set preserve-secret-case", raw, other)
 			continue
 		}
 		byName[name] = raw

@@ -63,6 +63,7 @@ func TestTranslateValues(t *testing.T) {
 		{"case kept pod-wide", vk("preserve-secret-case", "true", "agent-inject-secret-Aa", "kv/a"), contract.AnnotationSecretPrefix + "Aa", "kv/a", "", ""},
 		{"case kept per secret", vk("preserve-secret-case-Aa", "true", "agent-inject-secret-Aa", "kv/a"), contract.AnnotationSecretPrefix + "Aa", "kv/a", "", ""},
 		{"same name once lower-cased", vk("agent-inject-secret-A", "kv/a", "agent-inject-secret-a", "kv/b"), "", "", "same file", ""},
+		{"same name, template only", vk("agent-inject-secret-A", "kv/a", "agent-inject-template-a", `{{ with secret "kv/b" }}{{ end }}`), "", "", "same file", ""},
 		{"pre-populate-only", vk("agent-pre-populate-only", "true"), contract.AnnotationMode, contract.ModeInitOnly, "", ""},
 		{"pre-populate-only false", vk("agent-pre-populate-only", "false"), contract.AnnotationMode, "", "", ""},
 		{"bad bool", vk("agent-pre-populate-only", "yes please"), "", "", "true or false", ""},
