@@ -151,11 +151,16 @@ func rewrite(ann *yaml.Node, where string, res *Result) bool {
 			content = append(content, translated(tr.Annotations, in)...)
 		}
 	}
-	if len(comments) > 0 {
-		content[first].HeadComment = strings.Join(append([]string{content[first].HeadComment}, comments...), "\n")
-		content[first].HeadComment = strings.TrimPrefix(content[first].HeadComment, "\n")
-	}
 	ann.Content = content
+	// The comments go above what replaced the first key or, when nothing did (every key was
+	// only warned about), below the annotations.
+	target := &ann.FootComment
+	if first < len(content) {
+		target = &content[first].HeadComment
+	}
+	for _, c := range comments {
+		*target = strings.TrimPrefix(*target+"\n"+c, "\n")
+	}
 	return true
 }
 

@@ -129,3 +129,16 @@ func TestNothingToMigrate(t *testing.T) {
 		t.Errorf("changed a pod without vault.hashicorp.com annotations (err %v)", err)
 	}
 }
+
+// Keys that translate to nothing (only warned about) leave their comments below the
+// annotations; found by FuzzMigrate (it used to index past the rewritten list).
+func TestOnlyWarnedKeysKeepTheirComments(t *testing.T) {
+	src := []byte("kind: Pod\nmetadata:\n  annotations:\n    # the agent image\n    vault.hashicorp.com/agent-image: x\n")
+	out, res, err := File("p.yaml", src)
+	if err != nil || !res.Changed || len(res.Warnings) != 1 {
+		t.Fatalf("err %v, changed %v, warnings %q", err, res.Changed, res.Warnings)
+	}
+	if !bytes.Contains(out, []byte("# the agent image")) || bytes.Contains(out, []byte("vault.hashicorp.com")) {
+		t.Errorf("output:\n%s", out)
+	}
+}
