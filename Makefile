@@ -49,6 +49,8 @@ fuzz: ## each fuzz target for a bounded time
 	go test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./webhook/jsonread
 	go test -run '^$$' -fuzz '^FuzzDecodeState$$' -fuzztime $(FUZZTIME) ./certs
 	go test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./agent/render
+	go test -run '^$$' -fuzz '^FuzzTranslate$$' -fuzztime $(FUZZTIME) ./webhook/vaultk8s
+	go test -run '^$$' -fuzz '^FuzzMigrate$$' -fuzztime $(FUZZTIME) ./webhook/migrate
 
 bench: tools ## Go benchmarks of the webhook and the agent
 	go test -run '^$$' -bench . -benchmem -count 1 ./webhook/...

@@ -142,6 +142,10 @@ type Secret struct {
 	// File is the file name or relative path under SecretsDir.
 	File  string   `json:"file"`
 	Perms FileMode `json:"perms"`
+	// Compat, CompatVaultAgent or CompatVaultAgentStrict, makes Template render as Vault
+	// Agent's where the two differ (toJSON escapes <, > and &; toYAML is yaml.v2's; a missing
+	// key is "<no value>" unless strict), so translated vault-k8s templates write the same bytes.
+	Compat string `json:"compat,omitempty"`
 }
 
 // Backoff bounds the exponential retry delay (with jitter) after failures.
@@ -231,6 +235,9 @@ func (c *Config) Validate() error {
 				bad("secret %q: file %q collides with file %q of secret %q", s.Name, s.File, other.File, other.Name)
 			}
 		}
+		if err := ValidateCompat(s.Compat); s.Compat != "" && err != nil {
+			bad("secret %q: %w", s.Name, err)
+		}
 		if s.Perms&^0o777 != 0 || s.Perms == 0 {
 			bad("secret %q: perms %s must be between 0001 and 0777", s.Name, s.Perms)
 		}
@@ -244,6 +251,15 @@ var secretNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
 func ValidateSecretName(name string) error {
 	if !secretNameRE.MatchString(name) || name == "." || name == ".." {
 		return fmt.Errorf("secret name %q is invalid: use 1-63 letters, digits, '-', '_' or '.', starting with a letter or digit", name)
+	}
+	return nil
+}
+
+// ValidateCompat accepts the values of AnnotationCompatPrefix.
+func ValidateCompat(v string) error {
+	if v != CompatVaultAgent && v != CompatVaultAgentStrict {
+		return fmt.Errorf("compat %q is invalid: use %s (a missing key renders <no value>, as in Vault Agent) or %s (a missing key fails the render)",
+			v, CompatVaultAgent, CompatVaultAgentStrict)
 	}
 	return nil
 }

@@ -36,6 +36,9 @@ const (
 	AnnotationFormatPrefix   = Prefix + "format-"
 	AnnotationFilePrefix     = Prefix + "file-"
 	AnnotationPermsPrefix    = Prefix + "perms-"
+	// AnnotationCompatPrefix + name: CompatVaultAgent or CompatVaultAgentStrict makes that
+	// secret's template render as Vault Agent's.
+	AnnotationCompatPrefix = Prefix + "compat-"
 )
 
 // Annotations the webhook writes.
@@ -48,6 +51,15 @@ const (
 
 	StatusInjected = "injected"
 	InjectTrue     = "true"
+)
+
+// Values of AnnotationCompatPrefix (and Secret.Compat) for templates written for Vault Agent,
+// such as those translated from vault-k8s annotations: its functions' output, and a missing
+// map key rendering "<no value>" (CompatVaultAgent, Vault Agent's default) or failing the
+// render (CompatVaultAgentStrict, its error_on_missing_key).
+const (
+	CompatVaultAgent       = "vault-agent"
+	CompatVaultAgentStrict = "vault-agent-strict"
 )
 
 // Values of AnnotationMode.
@@ -110,5 +122,5 @@ const (
 var TemplateFuncs = []string{
 	"secret", "toJSON", "toJSONPretty", "toYAML", "base64Encode", "base64Decode", "base64URLEncode",
 	"base64URLDecode", "shellQuote", "envKey", "toUpper", "toLower", "trimSpace", "split", "join",
-	"replaceAll", "contains", "keys",
+	"replaceAll", "contains", "keys", "timestamp", "pkiCert",
 }

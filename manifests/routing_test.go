@@ -88,6 +88,8 @@ func TestDevOverlayRoutingOnRealAPIServer(t *testing.T) {
 		{"apps", "other-annotations", map[string]string{"example.com/x": "true"}, nil, 0},
 		{"apps", "inject-false", map[string]string{contract.AnnotationInject: "false"}, nil, 0},
 		{"apps", "inject-yes", map[string]string{contract.AnnotationInject: "yes"}, nil, 0},
+		{"apps", "vault-k8s-opted-in", map[string]string{"vault.hashicorp.com/agent-inject": "true"}, nil, 1},
+		{"apps", "vault-k8s-false", map[string]string{"vault.hashicorp.com/agent-inject": "false", "vault.hashicorp.com/role": "x"}, nil, 0},
 		{"apps", "webhook-own-pod", optIn, map[string]string{"app.kubernetes.io/name": "vault-injector"}, 0},
 		{"kube-system", "system-pod", optIn, nil, 0},
 		{ns, "webhook-namespace-pod", optIn, nil, 0},

@@ -1,5 +1,6 @@
 // Command webhook is vault-injector's mutating admission webhook. `webhook [serve] [flags]`
-// serves it; `webhook inject -f FILE` previews what it does to manifests.
+// serves it; `webhook inject -f FILE` previews what it does to manifests; `webhook migrate -f
+// FILE` rewrites vault-k8s annotations into vault-injector.io ones.
 package main
 
 import (
@@ -47,10 +48,12 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = serve(ctx, args, stderr)
 	case "inject":
 		err = inject(args, stdin, stdout, stderr)
+	case "migrate":
+		err = migrateCmd(args, stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, version)
 	default:
-		err = fmt.Errorf("unknown command %q: use serve, inject or version", cmd)
+		err = fmt.Errorf("unknown command %q: use serve, inject, migrate or version", cmd)
 	}
 	switch {
 	case err == nil:

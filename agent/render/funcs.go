@@ -40,6 +40,10 @@ func funcs(src Source) template.FuncMap {
 		"replaceAll":      func(old, new, s string) string { return strings.ReplaceAll(s, old, new) },
 		"contains":        func(sub, s string) bool { return strings.Contains(s, sub) },
 		"keys":            keys,
+		"timestamp":       timestamp,
+		"pkiCert": func(string, ...string) (PemEncoded, error) {
+			return PemEncoded{}, safef("pkiCert: no source at parse time") // replaced per item at render
+		},
 	}
 }
 

@@ -31,8 +31,9 @@ type Source interface {
 
 // Item renders one configured secret.
 type Item struct {
-	cfg  contract.Secret
-	tmpl *template.Template
+	cfg   contract.Secret
+	tmpl  *template.Template
+	certs certCache // pkiCert's certificates, kept across renders
 }
 
 // Compile prepares s. Template syntax errors are reported here, with the secret name and line,
@@ -45,7 +46,7 @@ func Compile(s contract.Secret) (*Item, error) {
 		}
 		return it, nil
 	}
-	t, err := template.New(s.Name).Option("missingkey=error").Funcs(funcs(nil)).Parse(s.Template)
+	t, err := template.New(s.Name).Option(missingKey(s.Compat)).Funcs(funcs(nil)).Parse(s.Template)
 	if err != nil {
 		return nil, fmt.Errorf("secret %q: parsing template: %w", s.Name, err)
 	}
@@ -97,7 +98,10 @@ func (it *Item) execute(src Source) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.Funcs(funcs(src))
+	t.Funcs(funcs(src)).Funcs(it.pkiFuncs(src))
+	if f := compatFuncs(it.cfg.Compat); f != nil {
+		t.Funcs(f)
+	}
 	// The dot is the configured secret, fetched only if the template uses it, so a template
 	// that only calls `secret` does not read the configured path a second time.
 	dot := &lazySecret{fetch: func() (*vault.Secret, error) { return src.Secret(it.cfg.Path, nil) }}

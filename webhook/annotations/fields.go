@@ -105,6 +105,13 @@ var secretFields = map[string]secretField{
 		s.Perms, err = contract.ParseFileMode(v)
 		return err
 	},
+	contract.AnnotationCompatPrefix: func(s *Secret, v string) error {
+		if err := contract.ValidateCompat(v); err != nil {
+			return err
+		}
+		s.Compat = v
+		return nil
+	},
 }
 
 func validateInject(_ *Options, v string) error {

@@ -44,6 +44,7 @@ type Secret struct {
 	Format   string
 	File     string
 	Perms    contract.FileMode
+	Compat   string // "" or a contract.CompatVaultAgent value; only with Template
 }
 
 // Error lists every invalid annotation of a pod. Its message is what a user sees when the API
@@ -194,6 +195,10 @@ func (p *parser) finish() {
 		}
 		if s.Template != "" && s.Format != contract.FormatJSON {
 			p.warnings = append(p.warnings, fmt.Sprintf("%s%s is ignored because %s%s is set", contract.AnnotationFormatPrefix, n, contract.AnnotationTemplatePrefix, n))
+		}
+		if s.Compat != "" && s.Template == "" {
+			p.warnings = append(p.warnings, fmt.Sprintf("%s%s is ignored because %s%s is not set", contract.AnnotationCompatPrefix, n, contract.AnnotationTemplatePrefix, n))
+			s.Compat = ""
 		}
 		p.opts.Secrets = append(p.opts.Secrets, *s)
 	}

@@ -112,6 +112,9 @@ func TestSecretFieldValidators(t *testing.T) {
 		{"template-db", `{{ with secret "x" }}`, "not a valid Go template"},
 		{"template-db", `{{ nosuchfunc . }}`, "not a valid Go template"},
 		{"template-db", "   ", "empty"},
+		{"compat-db", "vault-agent", ""},
+		{"compat-db", "vault-agent-strict", ""},
+		{"compat-db", "consul-template", "use vault-agent"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
@@ -250,5 +253,20 @@ func TestLongValuesAreShortened(t *testing.T) {
 	_, _, err := Parse(withInject("role", long))
 	if err == nil || strings.Contains(err.Error(), long) || !strings.Contains(err.Error(), "…") {
 		t.Errorf("long value not shortened: %v", err)
+	}
+}
+
+// compat-<name> reaches the secret with a template, and is ignored, with a warning, without.
+func TestCompatNeedsTemplate(t *testing.T) {
+	opts, warnings, err := Parse(withInject("secret-a", "kv/a", "template-a", "{{ .Data.x }}", "compat-a", "vault-agent",
+		"secret-b", "kv/b", "compat-b", "vault-agent-strict"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.Secrets[0].Compat != contract.CompatVaultAgent || opts.Secrets[1].Compat != "" {
+		t.Errorf("compat: %q, %q", opts.Secrets[0].Compat, opts.Secrets[1].Compat)
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "compat-b is ignored") {
+		t.Errorf("warnings %q", warnings)
 	}
 }

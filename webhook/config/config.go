@@ -95,6 +95,7 @@ func (c *Config) BindInjection(fs *flag.FlagSet) {
 	fs.Var(quantity{&d.CPULimit}, "agent-cpu-limit", "agent CPU limit (0: none)")
 	fs.Var(quantity{&d.MemoryRequest}, "agent-memory-request", "agent memory request (0: none)")
 	fs.Var(quantity{&d.MemoryLimit}, "agent-memory-limit", "agent memory limit (0: none)")
+	fs.BoolVar(&d.AcceptVaultK8s, "accept-vault-k8s-annotations", d.AcceptVaultK8s, "inject pods annotated for HashiCorp's vault-k8s (vault.hashicorp.com/agent-inject: \"true\") by translating their annotations")
 }
 
 // BindServer binds the flags of the serving process.

@@ -50,6 +50,10 @@ type Defaults struct {
 
 	// Zero quantities mean "not set".
 	CPURequest, CPULimit, MemoryRequest, MemoryLimit resource.Quantity
+
+	// AcceptVaultK8s injects pods annotated for HashiCorp's vault-k8s (vault.hashicorp.com/*)
+	// by translating their annotations (package vaultk8s).
+	AcceptVaultK8s bool
 }
 
 // NewDefaults returns the documented defaults; the webhook's flags start from these. They are
@@ -72,6 +76,8 @@ func NewDefaults() Defaults {
 		CPURequest:    resource.MustParse("10m"),
 		MemoryRequest: resource.MustParse("16Mi"),
 		MemoryLimit:   resource.MustParse("64Mi"),
+		// On: a pod annotated for vault-k8s gets the same files without a manifest change.
+		AcceptVaultK8s: true,
 	}
 }
 

@@ -112,6 +112,9 @@ func inject(t *testing.T, raw []byte, d mutate.Defaults) (mutate.Result, []byte)
 	}
 	volumePath := pod.Annotations[contract.AnnotationVolumePath]
 	if volumePath == "" {
+		volumePath = pod.Annotations["vault.hashicorp.com/secret-volume-path"] // a vault-k8s pod
+	}
+	if volumePath == "" {
 		volumePath = contract.DefaultVolumePath
 	}
 	if err := patchcheck.Verify(raw, patched, res.Patch, volumePath); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vault-injector/vault-injector/contract"
 	"github.com/vault-injector/vault-injector/webhook/annotations"
+	"github.com/vault-injector/vault-injector/webhook/vaultk8s"
 )
 
 // SkipReason says why a pod comes back unchanged; logged and counted.
@@ -63,6 +64,9 @@ func (d *Denial) Unwrap() error { return d.Err }
 // that carries it out. It never changes pod. A pod that does not opt in, or is already
 // injected, comes back as a skip; bad annotations and name clashes come back as a *Denial.
 func Pod(pod *corev1.Pod, d Defaults) (Result, error) {
+	if d.AcceptVaultK8s && vaultk8s.Has(pod.Annotations) {
+		return vaultK8sPod(pod, d)
+	}
 	if !annotations.OptedIn(pod.Annotations) {
 		return Result{Skipped: SkipNotOptedIn, Warnings: injectValueWarning(pod.Annotations)}, nil
 	}
@@ -225,6 +229,7 @@ func (p *plan) agentConfig() (string, error) {
 		cs := contract.Secret{Name: s.Name, Path: s.Path, Format: s.Format, Template: s.Template, File: s.File, Perms: s.Perms}
 		if s.Template != "" {
 			cs.Format = ""
+			cs.Compat = s.Compat
 		}
 		cfg.Secrets = append(cfg.Secrets, cs)
 	}

@@ -1,0 +1,228 @@
+// Package migrate rewrites manifests from vault-k8s' annotations (vault.hashicorp.com/*) to
+// vault-injector.io ones: the `webhook migrate` command. It translates with the same function
+// as admission (package vaultk8s), edits the YAML node tree so comments and key order stay, and
+// leaves every document it does not change byte for byte as it was.
+package migrate
+
+import (
+	"bytes"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/vault-injector/vault-injector/contract"
+	"github.com/vault-injector/vault-injector/webhook/vaultk8s"
+)
+
+// templatePaths says where each kind keeps its pod template's annotations.
+var templatePaths = map[string][]string{
+	"Pod":         {"metadata", "annotations"},
+	"Deployment":  {"spec", "template", "metadata", "annotations"},
+	"StatefulSet": {"spec", "template", "metadata", "annotations"},
+	"DaemonSet":   {"spec", "template", "metadata", "annotations"},
+	"ReplicaSet":  {"spec", "template", "metadata", "annotations"},
+	"Job":         {"spec", "template", "metadata", "annotations"},
+	"CronJob":     {"spec", "jobTemplate", "spec", "template", "metadata", "annotations"},
+}
+
+// Result of migrating one file.
+type Result struct {
+	Changed  bool
+	Warnings []string // what was translated with a caveat, per object
+	Problems []string // objects left unchanged because something could not be translated
+}
+
+// separator matches a YAML document separator line.
+var separator = regexp.MustCompile(`^---(\s.*)?$`)
+
+// File rewrites the documents of src (named source in messages) and returns the new content.
+func File(source string, src []byte) ([]byte, Result, error) {
+	var res Result
+	var out bytes.Buffer
+	for _, chunk := range splitDocuments(src) {
+		if len(chunk.separator) > 0 {
+			out.Write(chunk.separator)
+			continue
+		}
+		b, err := document(source, chunk.text, &res)
+		if err != nil {
+			return nil, res, err
+		}
+		out.Write(b)
+	}
+	res.Changed = !bytes.Equal(out.Bytes(), src)
+	return out.Bytes(), res, nil
+}
+
+type chunk struct{ text, separator []byte }
+
+// splitDocuments cuts src into documents and the separator lines between them, so that
+// joining the pieces gives src back exactly.
+func splitDocuments(src []byte) []chunk {
+	var chunks []chunk
+	var cur []byte
+	for _, line := range bytes.SplitAfter(src, []byte("\n")) {
+		if separator.Match(bytes.TrimRight(line, "\r\n")) {
+			chunks = append(chunks, chunk{text: cur}, chunk{separator: line})
+			cur = nil
+			continue
+		}
+		cur = append(cur, line...)
+	}
+	return append(chunks, chunk{text: cur})
+}
+
+// document rewrites one YAML document, or returns it as it was.
+func document(source string, text []byte, res *Result) ([]byte, error) {
+	if len(bytes.TrimSpace(text)) == 0 {
+		return text, nil
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(text, &root); err != nil {
+		return nil, fmt.Errorf("%s: parsing: %w", source, err)
+	}
+	if len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
+		return text, nil
+	}
+	obj := root.Content[0]
+	kind := scalar(lookup(obj, "kind"))
+	path, ok := templatePaths[kind]
+	if !ok {
+		return text, nil
+	}
+	ann := obj
+	for _, k := range path {
+		if ann = lookup(ann, k); ann == nil || ann.Kind != yaml.MappingNode {
+			return text, nil
+		}
+	}
+	where := fmt.Sprintf("%s: %s/%s", source, kind, name(obj))
+	if !rewrite(ann, where, res) {
+		return text, nil
+	}
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(&root); err != nil {
+		return nil, fmt.Errorf("%s: writing: %w", where, err)
+	}
+	_ = enc.Close()
+	return b.Bytes(), nil
+}
+
+// rewrite replaces the vault.hashicorp.com pairs of the annotations mapping with their
+// translation, at the place of the first one, carrying their comments over. It reports
+// whether anything changed.
+func rewrite(ann *yaml.Node, where string, res *Result) bool {
+	in := map[string]string{}
+	first := -1
+	for i := 0; i+1 < len(ann.Content); i += 2 {
+		k := ann.Content[i].Value
+		in[k] = ann.Content[i+1].Value
+		if strings.HasPrefix(k, vaultk8s.Prefix) && first < 0 {
+			first = i
+		}
+	}
+	if first < 0 {
+		return false
+	}
+	tr := vaultk8s.Translate(in)
+	for _, w := range tr.Warnings {
+		res.Warnings = append(res.Warnings, where+": "+w)
+	}
+	if len(tr.Problems) > 0 {
+		for _, p := range tr.Problems {
+			res.Problems = append(res.Problems, where+": left unchanged: "+p)
+		}
+		return false
+	}
+	var comments []string
+	var content []*yaml.Node
+	for i := 0; i+1 < len(ann.Content); i += 2 {
+		k, v := ann.Content[i], ann.Content[i+1]
+		if !strings.HasPrefix(k.Value, vaultk8s.Prefix) {
+			content = append(content, k, v)
+			continue
+		}
+		comments = append(comments, nonEmpty(k.HeadComment, k.LineComment, v.LineComment, k.FootComment)...)
+		if i == first {
+			content = append(content, translated(tr.Annotations, in)...)
+		}
+	}
+	ann.Content = content
+	// The comments go above what replaced the first key or, when nothing did (every key was
+	// only warned about), below the annotations.
+	target := &ann.FootComment
+	if first < len(content) {
+		target = &content[first].HeadComment
+	}
+	for _, c := range comments {
+		*target = strings.TrimPrefix(*target+"\n"+c, "\n")
+	}
+	return true
+}
+
+// translated are the new pairs in a reading order: pod-wide keys first, then each secret's.
+func translated(out, in map[string]string) []*yaml.Node {
+	var pod, secrets []string
+	for k := range out {
+		if _, had := in[k]; had || !strings.HasPrefix(k, contract.Prefix) {
+			continue // the pod's other annotations stay where they were
+		}
+		if isPerSecret(k) {
+			secrets = append(secrets, k)
+		} else {
+			pod = append(pod, k)
+		}
+	}
+	sortPod(pod)
+	sortSecrets(secrets)
+	var nodes []*yaml.Node
+	for _, k := range append(pod, secrets...) {
+		v := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: out[k]}
+		if strings.Contains(v.Value, "\n") {
+			v.Style = yaml.LiteralStyle
+		}
+		nodes = append(nodes, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: k}, v)
+	}
+	return nodes
+}
+
+func lookup(m *yaml.Node, key string) *yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func scalar(n *yaml.Node) string {
+	if n == nil || n.Kind != yaml.ScalarNode {
+		return ""
+	}
+	return n.Value
+}
+
+func name(obj *yaml.Node) string {
+	meta := lookup(obj, "metadata")
+	if n := scalar(lookup(meta, "name")); n != "" {
+		return n
+	}
+	return scalar(lookup(meta, "generateName"))
+}
+
+func nonEmpty(s ...string) []string {
+	var out []string
+	for _, x := range s {
+		if x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}
