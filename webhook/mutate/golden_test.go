@@ -28,7 +28,18 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden.yaml from the
 // compares the resulting pod with testdata/<case>.golden.yaml and its agent config with
 // contract/testdata/<case>.json. A "# flags:" line sets the webhook's flags for a case.
 func TestGolden(t *testing.T) {
-	inputs, err := filepath.Glob("testdata/*.yaml")
+	if cases := eachCase(t, "testdata/*.yaml", func(t *testing.T, in string) {
+		checkGolden(t, in, strings.TrimSuffix(in, ".yaml")+".golden.yaml")
+	}); cases < 12 {
+		t.Errorf("only %d golden cases; the contract needs at least 12", cases)
+	}
+}
+
+// eachCase runs check in parallel on every input matching glob (files not ending in
+// .golden.yaml), flags goldens whose input is gone, and returns the number of inputs.
+func eachCase(t *testing.T, glob string, check func(t *testing.T, in string)) int {
+	t.Helper()
+	inputs, err := filepath.Glob(glob)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,12 +54,10 @@ func TestGolden(t *testing.T) {
 		cases++
 		t.Run(strings.TrimSuffix(filepath.Base(in), ".yaml"), func(t *testing.T) {
 			t.Parallel()
-			checkGolden(t, in, strings.TrimSuffix(in, ".yaml")+".golden.yaml")
+			check(t, in)
 		})
 	}
-	if cases < 12 {
-		t.Errorf("only %d golden cases; the contract needs at least 12", cases)
-	}
+	return cases
 }
 
 func checkGolden(t *testing.T, inFile, goldenFile string) {

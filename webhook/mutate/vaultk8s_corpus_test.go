@@ -3,7 +3,6 @@ package mutate_test
 import (
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -33,25 +32,7 @@ type corpusResult struct {
 // accounted for: translated (its value visible in our annotations), warned or refused (named
 // in a warning or in the refusal).
 func TestVaultK8sCorpus(t *testing.T) {
-	inputs, err := filepath.Glob("testdata/vault-k8s/*.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cases := 0
-	for _, in := range inputs {
-		if strings.HasSuffix(in, ".golden.yaml") {
-			if _, err := os.Stat(strings.TrimSuffix(in, ".golden.yaml") + ".yaml"); err != nil {
-				t.Errorf("stale golden %s: its input is gone; delete it", in)
-			}
-			continue
-		}
-		cases++
-		t.Run(strings.TrimSuffix(filepath.Base(in), ".yaml"), func(t *testing.T) {
-			t.Parallel()
-			checkCorpusCase(t, in)
-		})
-	}
-	if cases < 12 {
+	if cases := eachCase(t, "testdata/vault-k8s/*.yaml", checkCorpusCase); cases < 12 {
 		t.Errorf("only %d vault-k8s cases", cases)
 	}
 }
