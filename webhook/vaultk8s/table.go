@@ -83,7 +83,7 @@ var podKeys = map[string]podKey{
 	"client-key":  tlsFile("tls.key"),
 	"ca-key":      refuseAlways("a directory of CA certificates is not supported: put the CA in the tls-secret Secret under the key ca.crt"),
 	"tls-skip-verify": boolKey(
-		refuseAlways("the agent always verifies Vault's certificate: give it the CA with tls-secret (key ca.crt) or the webhook's --vault-ca-file"),
+		refuseAlways("the agent always verifies Vault's certificate: give it the CA with tls-secret (key ca.crt) or the webhook's --vault-ca-bundle"),
 		same),
 	"agent-pre-populate-only": boolKey(
 		func(t *translator, k, _ string) { t.set(k, contract.AnnotationMode, contract.ModeInitOnly) },
