@@ -20,15 +20,6 @@ import (
 	"github.com/vault-injector/vault-injector/test/wait"
 )
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	port, err := freeport.On("127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return port
-}
-
 // TestServe starts the real serve command with certificate files and checks readiness, a
 // TLS-verified admission round trip, metrics, and a clean stop.
 func TestServe(t *testing.T) {
@@ -37,7 +28,7 @@ func TestServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port, health, metrics := freePort(t), freePort(t), freePort(t)
+	port, health, metrics := freeport.For(t, "127.0.0.1"), freeport.For(t, "127.0.0.1"), freeport.For(t, "127.0.0.1")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	var logs syncbuf.Buffer

@@ -17,7 +17,6 @@ import (
 
 	"github.com/vault-injector/vault-injector/agent/cli"
 	"github.com/vault-injector/vault-injector/contract"
-	"github.com/vault-injector/vault-injector/test/freeport"
 	"github.com/vault-injector/vault-injector/test/syncbuf"
 	"github.com/vault-injector/vault-injector/test/vaultserver"
 )
@@ -172,15 +171,6 @@ func readFile(t *testing.T, p string) string {
 
 func fileIs(p, want string) func() bool {
 	return func() bool { b, err := os.ReadFile(p); return err == nil && string(b) == want }
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	port, err := freeport.On("127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return port
 }
 
 // metric scrapes one sample from the agent's /metrics ("name" or `name{label="x"}`); -1 if

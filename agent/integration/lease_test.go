@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/vault-injector/vault-injector/contract"
+	"github.com/vault-injector/vault-injector/test/freeport"
 	"github.com/vault-injector/vault-injector/test/vaultserver/postgres"
 	"github.com/vault-injector/vault-injector/test/wait"
 )
@@ -64,7 +65,7 @@ func TestDatabaseLeaseRenewedThenRefetched(t *testing.T) {
 	// for a loaded 2-core machine; 3s/9s was flaky there.
 	const maxTTL = 18 * time.Second
 	setupDatabase(t, e, pg, "6s", "18s")
-	port := freePort(t)
+	port := freeport.For(t, "127.0.0.1")
 	cfg := e.config(
 		contract.Secret{Name: "db", Path: "database/creds/app", File: "db.json",
 			Template: `{"username":{{ .Data.username | toJSON }},"password":{{ .Data.password | toJSON }}}`},

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vault-injector/vault-injector/agent/writer"
 	"github.com/vault-injector/vault-injector/contract"
+	"github.com/vault-injector/vault-injector/test/freeport"
 	"github.com/vault-injector/vault-injector/test/wait"
 )
 
@@ -18,7 +19,7 @@ import (
 func TestVaultOutageKeepsLastGoodFiles(t *testing.T) {
 	e := newEnv(t)
 	e.putKV2("app", map[string]any{"k": "before"})
-	port := freePort(t)
+	port := freeport.For(t, "127.0.0.1")
 	cfg := e.config(contract.Secret{Name: "app", Path: "secret/app", Format: "raw:k"})
 	cfg.Refresh = d(50 * time.Millisecond)
 	cfg.MetricsPort = port

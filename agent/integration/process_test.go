@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vault-injector/vault-injector/contract"
+	"github.com/vault-injector/vault-injector/test/freeport"
 	"github.com/vault-injector/vault-injector/test/wait"
 )
 
@@ -54,7 +55,7 @@ func TestClassicHandoverAndSigtermRevoke(t *testing.T) {
 	e.putKV2("app", map[string]any{"k": "classic-secret-value"})
 	cfg := e.config(contract.Secret{Name: "app", Path: "secret/app", Format: "raw:k", Perms: 0o440})
 	cfg.HandoverFile = filepath.Join(e.dir, "handover", "token")
-	cfg.MetricsPort = freePort(t)
+	cfg.MetricsPort = freeport.For(t, "127.0.0.1")
 	cfgFile := e.writeConfig(cfg)
 	ctx := context.Background()
 

@@ -156,9 +156,9 @@ func startTLSVault(ctx context.Context, t *testing.T) *tlsVault {
 		t.Fatal(err)
 	}
 	// Two ports apart from each other's cluster port (listener port + 1).
-	tlsPort, mtlsPort := freePort(t, gw), freePort(t, gw)
+	tlsPort, mtlsPort := freeport.For(t, gw), freeport.For(t, gw)
 	for mtlsPort >= tlsPort-1 && mtlsPort <= tlsPort+1 {
-		mtlsPort = freePort(t, gw)
+		mtlsPort = freeport.For(t, gw)
 	}
 	v.TLSAddr = "https://" + net.JoinHostPort(gw, strconv.Itoa(tlsPort))
 	v.MTLSAddr = "https://" + net.JoinHostPort(gw, strconv.Itoa(mtlsPort))
@@ -227,15 +227,6 @@ func startTLSVault(ctx context.Context, t *testing.T) *tlsVault {
 			return v
 		}
 	}
-}
-
-func freePort(t *testing.T, host string) int {
-	t.Helper()
-	p, err := freeport.On(host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // configure sets up kubernetes auth (reviewed by the stack's reviewer account) and jwt auth

@@ -5,6 +5,7 @@ package freeport
 import (
 	"fmt"
 	"net"
+	"testing"
 )
 
 // On returns a port that is free on host (e.g. 127.0.0.1 or the pod bridge's gateway) now. The
@@ -16,4 +17,14 @@ func On(host string) (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// For is On inside a test: it fails the test when no port can be found.
+func For(t testing.TB, host string) int {
+	t.Helper()
+	port, err := On(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
 }
