@@ -1,6 +1,7 @@
 package mutate
 
 import (
+	"bytes"
 	"os"
 	"testing"
 
@@ -41,4 +42,34 @@ func BenchmarkDecode(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkEncodePatch measures writing the realistic pod's patch into a reused buffer, as the
+// webhook does for every response.
+func BenchmarkEncodePatch(b *testing.B) {
+	src, err := os.ReadFile("testdata/realistic.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, err := yaml.YAMLToJSON(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pod, err := Decode(raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	res, err := Pod(pod, testDefaults())
+	if err != nil || len(res.Patch) == 0 {
+		b.Fatalf("no patch: %v", err)
+	}
+	var buf bytes.Buffer
+	b.ReportAllocs()
+	for b.Loop() {
+		buf.Reset()
+		if err := AppendPatch(&buf, res.Patch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(int64(buf.Len()))
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"sigs.k8s.io/yaml"
@@ -115,6 +116,9 @@ func inject(t *testing.T, raw []byte, d mutate.Defaults) (mutate.Result, []byte)
 	if a, b := mustJSON(t, res.Patch), mustJSON(t, again.Patch); !bytes.Equal(a, b) {
 		t.Errorf("the same pod gave two different patches:\n%s\n%s", a, b)
 	}
+	if got, want := mustEncodePatch(t, res.Patch), referencePatch(t, res.Patch); !bytes.Equal(got, want) {
+		t.Errorf("EncodePatch differs from encoding/json:\n%s\nwant\n%s", got, want)
+	}
 	patched, err := mutate.Apply(raw, res.Patch)
 	if err != nil {
 		t.Fatal(err)
@@ -130,6 +134,40 @@ func inject(t *testing.T, raw []byte, d mutate.Defaults) (mutate.Result, []byte)
 		t.Errorf("the patch breaks the injector's promises:\n%v", err)
 	}
 	return res, patched
+}
+
+func mustEncodePatch(t *testing.T, ops []jsonpatch.Operation) []byte {
+	t.Helper()
+	b, err := mutate.EncodePatch(ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// referencePatch is the patch as encoding/json writes it (HTML not escaped): the bytes the
+// hand-written encoder must match.
+func referencePatch(t *testing.T, ops []jsonpatch.Operation) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	b.WriteByte('[')
+	for i, op := range ops {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if err := enc.Encode(struct {
+			Op    string `json:"op"`
+			Path  string `json:"path"`
+			Value any    `json:"value"`
+		}{op.Operation, op.Path, op.Value}); err != nil {
+			t.Fatal(err)
+		}
+		b.Truncate(b.Len() - 1)
+	}
+	b.WriteByte(']')
+	return b.Bytes()
 }
 
 func mustJSON(t *testing.T, v any) []byte {

@@ -93,24 +93,17 @@ func AppendPatch(b *bytes.Buffer, ops []jsonpatch.Operation) error {
 	b.Grow(4096) // a typical patch: growing from empty cost more than the encoding's own garbage
 	enc := json.NewEncoder(b)
 	enc.SetEscapeHTML(false)
-	value := func(v any) error {
-		if err := enc.Encode(v); err != nil {
-			return err
-		}
-		b.Truncate(b.Len() - 1) // Encode ends each value with a newline
-		return nil
-	}
 	b.WriteByte('[')
 	for i, op := range ops {
 		if i > 0 {
 			b.WriteByte(',')
 		}
 		b.WriteString(`{"op":`)
-		_ = value(op.Operation)
+		appendString(b, op.Operation)
 		b.WriteString(`,"path":`)
-		_ = value(op.Path)
+		appendString(b, op.Path)
 		b.WriteString(`,"value":`)
-		if err := value(op.Value); err != nil {
+		if err := appendValue(b, enc, op.Value); err != nil {
 			return fmt.Errorf("encoding the patch at %s: %w", op.Path, err)
 		}
 		b.WriteByte('}')
