@@ -235,8 +235,10 @@ func (c *Config) Validate() error {
 				bad("secret %q: file %q collides with file %q of secret %q", s.Name, s.File, other.File, other.Name)
 			}
 		}
-		if err := ValidateCompat(s.Compat); s.Compat != "" && err != nil {
-			bad("secret %q: %w", s.Name, err)
+		if s.Compat != "" {
+			if err := ValidateCompat(s.Compat); err != nil {
+				bad("secret %q: %w", s.Name, err)
+			}
 		}
 		if s.Perms&^0o777 != 0 || s.Perms == 0 {
 			bad("secret %q: perms %s must be between 0001 and 0777", s.Name, s.Perms)

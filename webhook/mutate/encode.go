@@ -10,6 +10,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/vault-injector/vault-injector/contract"
 )
 
 // The values the plan adds (the agent container, its volumes, mounts and strings) are written
@@ -478,4 +480,67 @@ func appendQuoted(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// appendConfig writes the agent's config; unlike the Kubernetes types above, every field of
+// contract.Config is covered, so there is no fallback.
+func appendConfig(b *bytes.Buffer, c *contract.Config) {
+	o := open(b)
+	o.str("version", c.Version, false)
+	o.key("vault")
+	v := open(b)
+	v.str("address", c.Vault.Address, true)
+	v.str("namespace", c.Vault.Namespace, true)
+	v.str("caCert", c.Vault.CACert, true)
+	v.str("caCertFile", c.Vault.CACertFile, true)
+	v.str("clientCertFile", c.Vault.ClientCert, true)
+	v.str("clientKeyFile", c.Vault.ClientKey, true)
+	v.str("tlsServerName", c.Vault.ServerName, true)
+	v.boolean("clientCertOptional", c.Vault.ClientCertOptional)
+	v.str("proxyAddress", c.Vault.ProxyAddress, true)
+	v.close()
+	o.key("auth")
+	a := open(b)
+	a.str("method", c.Auth.Method, true)
+	a.str("path", c.Auth.Path, false)
+	a.str("role", c.Auth.Role, false)
+	a.str("tokenFile", c.Auth.TokenFile, false)
+	a.close()
+	o.key("secrets")
+	appendList(b, c.Secrets, func(b *bytes.Buffer, s *contract.Secret) bool {
+		so := open(b)
+		so.str("name", s.Name, false)
+		so.str("path", s.Path, false)
+		so.str("format", s.Format, true)
+		so.str("template", s.Template, true)
+		so.str("file", s.File, false)
+		so.str("perms", s.Perms.String(), false)
+		so.str("compat", s.Compat, true)
+		so.close()
+		return true
+	})
+	o.str("secretsDir", c.SecretsDir, false)
+	o.str("refresh", c.Refresh.String(), false)
+	o.str("initTimeout", c.InitTimeout.String(), false)
+	o.key("backoff")
+	bo := open(b)
+	bo.str("min", c.Backoff.Min.String(), false)
+	bo.str("max", c.Backoff.Max.String(), false)
+	bo.close()
+	o.str("handoverFile", c.HandoverFile, true)
+	o.int("metricsPort", int64(c.MetricsPort), true)
+	o.int("maxSecretBytes", c.MaxSecretBytes, true)
+	if c.RenderTimeout.Duration != 0 {
+		o.str("renderTimeout", c.RenderTimeout.String(), false)
+	}
+	if r := c.Reload; r != nil {
+		o.key("reload")
+		ro := open(b)
+		ro.str("http", r.HTTP, true)
+		ro.str("signal", r.Signal, true)
+		ro.str("process", r.Process, true)
+		ro.close()
+	}
+	o.str("metricsListen", c.MetricsListen, true)
+	o.close()
 }

@@ -1,7 +1,7 @@
 package mutate
 
 import (
-	"encoding/json"
+	"bytes"
 	"fmt"
 	"path"
 	"sort"
@@ -238,13 +238,9 @@ func (p *plan) agentConfig() (string, error) {
 	}
 	// No HTML escaping: templates are often XML or HTML, and "\u003c" for every "<" would
 	// multiply their size in the annotation, which the API server caps.
-	var b strings.Builder
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(cfg); err != nil {
-		return "", err
-	}
-	return strings.TrimSuffix(b.String(), "\n"), nil
+	var b bytes.Buffer
+	appendConfig(&b, &cfg)
+	return b.String(), nil
 }
 
 // startupProbeBudget covers the agent's whole first-render window, so a slow Vault delays the
