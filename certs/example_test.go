@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/go-logr/logr"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/vault-injector/vault-injector/certs"
@@ -19,7 +18,11 @@ func ExampleNewManager() {
 	if err != nil {
 		return
 	}
-	m, err := certs.NewManager(kubernetes.NewForConfigOrDie(cfg), certs.Options{
+	clients, err := certs.ClientsForConfig(cfg)
+	if err != nil {
+		return
+	}
+	m, err := certs.NewManager(clients, certs.Options{
 		Namespace:         "vault-injector",     // --namespace (POD_NAMESPACE)
 		SecretName:        "vault-injector-tls", // --tls-secret
 		ServiceName:       "vault-injector",     // --service-name

@@ -60,10 +60,15 @@ func (b *logBuffer) all() string {
 	return strings.Join(b.lines, "\n")
 }
 
+// clientsOf gives a Manager the two clients it uses out of the tests' clientset.
+func clientsOf(client kubernetes.Interface) Clients {
+	return Clients{Secrets: client.CoreV1(), WebhookConfigs: client.AdmissionregistrationV1()}
+}
+
 // startManager runs a Manager until the test ends and waits until it is ready.
 func startManager(t *testing.T, client kubernetes.Interface, opts Options) *Manager {
 	t.Helper()
-	m, err := NewManager(client, opts)
+	m, err := NewManager(clientsOf(client), opts)
 	if err != nil {
 		t.Fatalf("NewManager: %v", err)
 	}

@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"k8s.io/client-go/kubernetes"
+	admissionregistrationv1client "k8s.io/client-go/kubernetes/typed/admissionregistration/v1"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
 )
 
 // Defaults of Options. The CA outlives many leaves so caBundle changes are rare; the leaf is
@@ -59,28 +61,57 @@ type Options struct {
 	Now func() time.Time
 }
 
+// Clients are the two API clients a Manager uses. It takes these rather than a whole
+// kubernetes.Interface so that the webhook binary does not link the clientset, whose typed
+// clients for every API group cost megabytes of resident memory.
+type Clients struct {
+	// Secrets gets, creates, updates, lists and watches the TLS Secret.
+	Secrets corev1client.SecretsGetter
+	// WebhookConfigs gets and updates the MutatingWebhookConfiguration; unused when
+	// Options.WebhookConfigName is empty.
+	WebhookConfigs admissionregistrationv1client.MutatingWebhookConfigurationsGetter
+}
+
+// ClientsForConfig makes Clients from a REST config, sharing one HTTP client (one connection
+// pool) as a clientset would.
+func ClientsForConfig(cfg *rest.Config) (Clients, error) {
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return Clients{}, err
+	}
+	core, err := corev1client.NewForConfigAndClient(cfg, hc)
+	if err != nil {
+		return Clients{}, err
+	}
+	admission, err := admissionregistrationv1client.NewForConfigAndClient(cfg, hc)
+	if err != nil {
+		return Clients{}, err
+	}
+	return Clients{Secrets: core, WebhookConfigs: admission}, nil
+}
+
 // Manager keeps the webhook's certificates. Create it with NewManager and call Run.
 type Manager struct {
-	client kubernetes.Interface
-	opts   Options
-	pol    policy
-	log    logr.Logger
-	ready  chan struct{}
+	clients Clients
+	opts    Options
+	pol     policy
+	log     logr.Logger
+	ready   chan struct{}
 	// warnedNoConfig avoids repeating the "webhook configuration not found" line every resync.
 	warnedNoConfig bool
 	// next is when the CA being rolled in was seen in the caBundle (only Run's goroutine uses it).
 	next publishedCA
 }
 
-// NewManager validates opts, fills defaults and returns a Manager using client.
-func NewManager(client kubernetes.Interface, opts Options) (*Manager, error) {
+// NewManager validates opts, fills defaults and returns a Manager using clients.
+func NewManager(clients Clients, opts Options) (*Manager, error) {
 	opts.setDefaults()
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
 	return &Manager{
-		client: client,
-		opts:   opts,
+		clients: clients,
+		opts:    opts,
 		pol: policy{
 			Hosts:            opts.hosts(),
 			CAValidity:       opts.CAValidity,
@@ -187,14 +218,16 @@ func (m *Manager) NeedLeaderElection() bool { return false }
 func (m *Manager) Run(ctx context.Context) error {
 	changed := make(chan struct{}, 1)
 	ctx, cancel := context.WithCancel(ctx)
-	factory, err := m.watchSecret(ctx, changed)
+	watchDone, err := m.watchSecret(ctx, changed)
 	if err != nil {
 		cancel()
 		return err
 	}
-	// Cancel first so the informer stops, then wait for its goroutines.
-	defer factory.Shutdown()
-	defer cancel()
+	// Cancel first so the informer stops, then wait for its goroutine.
+	defer func() {
+		cancel()
+		<-watchDone
+	}()
 	failures := 0
 	for {
 		wake, err := m.reconcile(ctx)

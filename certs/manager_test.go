@@ -199,7 +199,7 @@ func testForeignSecret(t *testing.T, client kubernetes.Interface) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := NewManager(client, opts)
+	m, err := NewManager(clientsOf(client), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 func TestNewManagerValidatesOptions(t *testing.T) {
 	t.Parallel()
 	ok := Options{Namespace: "ns", SecretName: "s", ServiceName: "svc", CertDir: "/tmp/x"}
-	m, err := NewManager(nil, ok)
+	m, err := NewManager(Clients{}, ok)
 	if err != nil {
 		t.Fatalf("valid options refused: %v", err)
 	}
@@ -34,7 +34,7 @@ func TestNewManagerValidatesOptions(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			o := ok
 			tc.edit(&o)
-			if _, err := NewManager(nil, o); err == nil || !strings.Contains(err.Error(), tc.want) {
+			if _, err := NewManager(Clients{}, o); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want an error containing %q", err, tc.want)
 			}
 		})

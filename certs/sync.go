@@ -11,7 +11,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/client-go/informers"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
 )
@@ -79,7 +80,7 @@ func (m *Manager) published(s *state) time.Time {
 // syncSecret reads the Secret, replaces it when unusable and renews what is due. It returns
 // nil (and no error) when another replica changed the Secret first.
 func (m *Manager) syncSecret(ctx context.Context) (*state, error) {
-	secrets := m.client.CoreV1().Secrets(m.opts.Namespace)
+	secrets := m.clients.Secrets.Secrets(m.opts.Namespace)
 	sec, err := secrets.Get(ctx, m.opts.SecretName, metav1.GetOptions{})
 	var cur *state
 	var repair []string
@@ -149,7 +150,7 @@ func (m *Manager) syncCABundle(ctx context.Context, bundle []byte) error {
 	if m.opts.WebhookConfigName == "" {
 		return nil
 	}
-	api := m.client.AdmissionregistrationV1().MutatingWebhookConfigurations()
+	api := m.clients.WebhookConfigs.MutatingWebhookConfigurations()
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		cfg, err := api.Get(ctx, m.opts.WebhookConfigName, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
@@ -185,20 +186,30 @@ func (m *Manager) syncCABundle(ctx context.Context, bundle []byte) error {
 
 // watchSecret signals changed whenever the Secret changes, so a replica picks up another
 // replica's renewal within moments instead of at the next resync. The list/watch is narrowed
-// to the one name, which is what lets RBAC restrict list/watch by resourceNames.
-func (m *Manager) watchSecret(ctx context.Context, changed chan<- struct{}) (informers.SharedInformerFactory, error) {
-	f := informers.NewSharedInformerFactoryWithOptions(m.client, 0,
-		informers.WithNamespace(m.opts.Namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", m.opts.SecretName).String()
-		}))
+// to the one name, which is what lets RBAC restrict list/watch by resourceNames. The informer
+// runs until ctx ends; the returned channel is closed once it has stopped.
+func (m *Manager) watchSecret(ctx context.Context, changed chan<- struct{}) (<-chan struct{}, error) {
+	secrets := m.clients.Secrets.Secrets(m.opts.Namespace)
+	byName := fields.OneTermEqualSelector("metadata.name", m.opts.SecretName).String()
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = byName
+			return secrets.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = byName
+			return secrets.Watch(ctx, o)
+		},
+	}
+	// As the generated informers do: a fake client that cannot stream lists is listed instead.
+	inf := cache.NewSharedInformer(cache.ToListWatcherWithWatchListSemantics(lw, m.clients.Secrets), &corev1.Secret{}, 0)
 	notify := func() {
 		select {
 		case changed <- struct{}{}:
 		default: // a signal is already pending; one reconcile covers both
 		}
 	}
-	_, err := f.Core().V1().Secrets().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { notify() },
 		UpdateFunc: func(_, _ any) { notify() },
 		DeleteFunc: func(any) { notify() },
@@ -206,6 +217,10 @@ func (m *Manager) watchSecret(ctx context.Context, changed chan<- struct{}) (inf
 	if err != nil {
 		return nil, fmt.Errorf("watching TLS Secret: %w", err)
 	}
-	f.Start(ctx.Done())
-	return f, nil
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		inf.RunWithContext(ctx)
+	}()
+	return done, nil
 }

@@ -132,8 +132,11 @@ func testRBAC(t *testing.T, c *kubetest.Cluster, base []byte) {
 		UserName: "system:serviceaccount:" + ns + ":" + name,
 		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"},
 	}
-	sa := kubernetes.NewForConfigOrDie(cfg)
-	m, err := certs.NewManager(sa, certs.Options{
+	clients, err := certs.ClientsForConfig(cfg) // as the webhook's main builds them
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := certs.NewManager(clients, certs.Options{
 		Namespace: ns, SecretName: f["tls-secret"], ServiceName: f["service-name"],
 		WebhookConfigName: f["webhook-config-name"], CertDir: t.TempDir(),
 	})
@@ -160,6 +163,7 @@ func testRBAC(t *testing.T, c *kubetest.Cluster, base []byte) {
 	if _, err := admin.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "other"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	sa := kubernetes.NewForConfigOrDie(cfg)
 	denied := map[string]error{}
 	_, denied["get another Secret"] = sa.CoreV1().Secrets(ns).Get(ctx, "other", metav1.GetOptions{})
 	_, denied["list all Secrets"] = sa.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{})

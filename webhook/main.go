@@ -16,7 +16,6 @@ import (
 	"syscall"
 
 	"github.com/go-logr/logr"
-	"k8s.io/client-go/kubernetes"
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
 
 	"github.com/vault-injector/vault-injector/certs"
@@ -112,11 +111,11 @@ func selfManagedCerts(cfg config.Config, log logr.Logger) (*certs.Manager, error
 	if err != nil {
 		return nil, fmt.Errorf("self-managed TLS needs API access (or --tls-self-managed=false): %w", err)
 	}
-	client, err := kubernetes.NewForConfig(rest)
+	clients, err := certs.ClientsForConfig(rest)
 	if err != nil {
 		return nil, err
 	}
-	return certs.NewManager(client, certs.Options{
+	return certs.NewManager(clients, certs.Options{
 		Namespace:         cfg.Namespace,
 		SecretName:        cfg.TLSSecret,
 		ServiceName:       cfg.ServiceName,
