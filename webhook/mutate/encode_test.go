@@ -214,7 +214,9 @@ func changeLeaf(v reflect.Value, n *int) bool {
 	case reflect.TypeFor[resource.Quantity]():
 		return leaf(func() { v.Set(reflect.ValueOf(resource.MustParse("1500m"))) })
 	case reflect.TypeFor[contract.Duration]():
-		return leaf(func() { v.Set(reflect.ValueOf(contract.Duration{Duration: v.Interface().(contract.Duration).Duration*3 + 1500*time.Millisecond})) })
+		return leaf(func() {
+			v.Set(reflect.ValueOf(contract.Duration{Duration: v.Interface().(contract.Duration).Duration*3 + 1500*time.Millisecond}))
+		})
 	}
 	switch v.Kind() {
 	case reflect.Interface:
