@@ -116,3 +116,27 @@ func TestSIGTERMStopsSpinningSidecar(t *testing.T) {
 		t.Errorf("exit %d, %d revocations, stderr %q", code, srv.Count(fakehttp.RevokeSelf), stderr)
 	}
 }
+
+// TestOnceAbandonedKeepsLastFailure: when initTimeout ends a retry mid-render, the error still
+// names the failure before it, which is what the user has to fix.
+func TestOnceAbandonedKeepsLastFailure(t *testing.T) {
+	srv := fakehttp.Start(0)
+	t.Cleanup(srv.Close)
+	f := agentConfig(t, srv, func(c *contract.Config) {
+		// Missing at first (a 404), then present and spinning.
+		c.Secrets = []contract.Secret{{Name: "late", Path: "secret/late", File: "late", Perms: 0o400,
+			Template: `{{ with secret "secret/late" }}` + spin + `{{ end }}`}}
+		c.InitTimeout = contract.Duration{Duration: 2 * time.Second}
+	})
+	_, wait := child(t, "run", "--once", "--config", f)
+	deadline := time.Now().Add(5 * time.Second)
+	for srv.Count(fakehttp.Read) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	srv.Put("secret/late", map[string]any{"k": "v"}, 0)
+	code, stderr, _ := wait()
+	if code != ExitFail || !strings.Contains(stderr, `secret "late": the template was still running when initTimeout was reached; the attempt before failed:`) ||
+		!strings.Contains(stderr, "404") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}

@@ -153,6 +153,11 @@ func (r *Runner) firstRender(ctx context.Context) error {
 			return nil
 		}
 		if stuck(err) {
+			var ae *AbandonedError
+			if errors.As(err, &ae) && last != nil {
+				// Time ran out mid-retry: the failure before is what the user has to fix.
+				return fmt.Errorf("%w; the attempt before failed: %w", err, last)
+			}
 			return err
 		}
 		if ctx.Err() != nil {
