@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -247,14 +246,23 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-var secretNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
-
-// ValidateSecretName accepts names such as "db", "db-config.txt" or "api_key".
+// ValidateSecretName accepts names such as "db", "db-config.txt" or "api_key": 1-63 of
+// [A-Za-z0-9_.-], starting with a letter or digit. (A loop, not a regexp: the webhook checks
+// every secret of every pod.)
 func ValidateSecretName(name string) error {
-	if !secretNameRE.MatchString(name) || name == "." || name == ".." {
+	ok := len(name) >= 1 && len(name) <= 63 && isAlnum(name[0])
+	for i := 1; ok && i < len(name); i++ {
+		c := name[i]
+		ok = isAlnum(c) || c == '_' || c == '.' || c == '-'
+	}
+	if !ok {
 		return fmt.Errorf("secret name %q is invalid: use 1-63 letters, digits, '-', '_' or '.', starting with a letter or digit", name)
 	}
 	return nil
+}
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }
 
 // ValidateCompat accepts the values of AnnotationCompatPrefix.
@@ -328,7 +336,10 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // FileMode is a permission mode written as an octal string ("0400") in JSON.
 type FileMode uint32
 
-func (m FileMode) String() string { return fmt.Sprintf("%04o", uint32(m)) }
+func (m FileMode) String() string {
+	s := strconv.FormatUint(uint64(m), 8)
+	return "0000"[min(len(s), 4):] + s // %04o, without fmt: every secret of every pod has one
+}
 
 func (m FileMode) MarshalJSON() ([]byte, error) { return json.Marshal(m.String()) }
 

@@ -2,6 +2,8 @@ package contract
 
 import (
 	"encoding/json"
+	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -91,5 +93,25 @@ func TestLimitsDefaultAndValidate(t *testing.T) {
 	back, err := Parse([]byte(strings.Replace(string(b), `"version"`, `"maxSecretBytes":2048,"renderTimeout":"3s","version"`, 1)))
 	if err != nil || back.SecretBytesLimit() != 2048 || back.RenderBudget() != 3*time.Second {
 		t.Errorf("parsed limits: %+v, %v", back, err)
+	}
+}
+
+// TestSecretNameAndModeByHand holds the hand-written checks to what they replaced: the regexp
+// ^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$ and fmt's %04o.
+func TestSecretNameAndModeByHand(t *testing.T) {
+	re := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+	names := []string{"", ".", "..", "a", "-a", "_a", "a.b-c_d", "é", "a b", "a/b", strings.Repeat("a", 63), strings.Repeat("a", 64), "A9", "9", "a\n"}
+	for c := range 256 {
+		names = append(names, string([]byte{'a', byte(c)}), string([]byte{byte(c)}))
+	}
+	for _, n := range names {
+		if got, want := ValidateSecretName(n) == nil, re.MatchString(n); got != want {
+			t.Errorf("ValidateSecretName(%q) accepts: %v, the regexp: %v", n, got, want)
+		}
+	}
+	for _, m := range []FileMode{0, 1, 0o7, 0o10, 0o400, 0o777, 0o1777, 0o7777, 0o17777, 1 << 31} {
+		if got, want := m.String(), fmt.Sprintf("%04o", uint32(m)); got != want {
+			t.Errorf("FileMode(%o).String() = %q, want %q", uint32(m), got, want)
+		}
 	}
 }

@@ -239,6 +239,11 @@ func (p *plan) agentConfig() (string, error) {
 	// No HTML escaping: templates are often XML or HTML, and "\u003c" for every "<" would
 	// multiply their size in the annotation, which the API server caps.
 	var b bytes.Buffer
+	size := 1024 // the fixed part, with room for a few secrets
+	for _, s := range cfg.Secrets {
+		size += 128 + len(s.Template) + len(s.Template)/8 // quotes and newlines are escaped
+	}
+	b.Grow(size)
 	appendConfig(&b, &cfg)
 	return b.String(), nil
 }

@@ -46,7 +46,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	patch, out := &bufs[0], &bufs[1]
 	patch.Reset()
 	out.Reset()
-	rv, code, err := readReview(req)
+	body, code, err := readRequest(req)
+	onWorker(func() { h.answer(body, code, err, patch, out) })
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(out.Bytes())
+}
+
+// answer writes to out the response to body, or to the error of reading it.
+func (h *Handler) answer(body []byte, code int, err error, patch, out *bytes.Buffer) {
+	var rv review
+	if err == nil {
+		rv, code, err = parseReview(body)
+	}
 	var resp admissionv1.AdmissionResponse
 	if err != nil {
 		// The error names the JSON problem, never a value of the pod.
@@ -58,8 +69,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		resp = h.admit(rv, patch)
 	}
 	encodeResponse(out, rv, &resp)
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(out.Bytes())
 }
 
 // buffers keeps the patch and response buffers of finished requests: each is a few KiB, and

@@ -35,21 +35,26 @@ type review struct {
 	podErr error
 }
 
-// readReview reads and decodes the request's AdmissionReview. The error's status is for the
-// response: the API server shows it when the webhook refuses a request.
-func readReview(req *http.Request) (review, int, error) {
+// readRequest reads the request's body. The error's status is for the response: the API
+// server shows it when the webhook refuses a request.
+func readRequest(req *http.Request) ([]byte, int, error) {
 	if ct := req.Header.Get("Content-Type"); ct != "application/json" {
-		return review{}, http.StatusBadRequest, fmt.Errorf("content type %q: want application/json", ct)
+		return nil, http.StatusBadRequest, fmt.Errorf("content type %q: want application/json", ct)
 	}
 	body, err := readBody(req)
 	switch {
 	case err != nil:
-		return review{}, http.StatusBadRequest, fmt.Errorf("reading the request: %w", err)
+		return nil, http.StatusBadRequest, fmt.Errorf("reading the request: %w", err)
 	case len(body) > maxReviewBytes:
-		return review{}, http.StatusRequestEntityTooLarge, fmt.Errorf("the request is over %d bytes", maxReviewBytes)
+		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("the request is over %d bytes", maxReviewBytes)
 	case len(body) == 0:
-		return review{}, http.StatusBadRequest, errors.New("the request body is empty")
+		return nil, http.StatusBadRequest, errors.New("the request body is empty")
 	}
+	return body, 0, nil
+}
+
+// parseReview decodes the body's AdmissionReview, with the status of its error as readRequest.
+func parseReview(body []byte) (review, int, error) {
 	rv, err := decodeReview(body)
 	switch {
 	case rv.podErr != nil:
