@@ -45,7 +45,7 @@ fuzz: ## each fuzz target for a bounded time
 	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./webhook/annotations
 	go test -run '^$$' -fuzz '^FuzzAdmissionBody$$' -fuzztime $(FUZZTIME) ./webhook/server
 	go test -run '^$$' -fuzz '^FuzzPatch$$' -fuzztime $(FUZZTIME) ./webhook/mutate
-	go test -run '^$$' -fuzz '^FuzzAppendString$$' -fuzztime $(FUZZTIME) ./webhook/mutate
+	go test -run '^$$' -fuzz '^FuzzString$$' -fuzztime $(FUZZTIME) ./webhook/jsonwrite
 	go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./webhook/mutate
 	go test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./webhook/jsonread
 	go test -run '^$$' -fuzz '^FuzzDecodeState$$' -fuzztime $(FUZZTIME) ./certs

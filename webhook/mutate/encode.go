@@ -6,12 +6,12 @@ import (
 	"maps"
 	"slices"
 	"strconv"
-	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/vault-injector/vault-injector/contract"
+	"github.com/vault-injector/vault-injector/webhook/jsonwrite"
 )
 
 // The values the plan adds (the agent container, its volumes, mounts and strings) are written
@@ -27,7 +27,7 @@ func appendValue(b *bytes.Buffer, enc *json.Encoder, v any) error {
 	ok := false
 	switch v := v.(type) {
 	case string:
-		appendString(b, v)
+		jsonwrite.String(b, v)
 		ok = true
 	case *bool:
 		if v != nil {
@@ -76,98 +76,6 @@ func appendList[T any](b *bytes.Buffer, l []T, each func(*bytes.Buffer, *T) bool
 	return true
 }
 
-// obj writes one JSON object's members in order; the writers follow the fields' Go order,
-// which is encoding/json's.
-type obj struct {
-	b    *bytes.Buffer
-	more bool
-}
-
-func open(b *bytes.Buffer) obj { b.WriteByte('{'); return obj{b: b} }
-func (o *obj) close()          { o.b.WriteByte('}') }
-
-// key starts a member named by a field's JSON name, a constant never in need of escaping.
-func (o *obj) key(k string) {
-	o.comma()
-	o.b.WriteByte('"')
-	o.b.WriteString(k)
-	o.b.WriteString(`":`)
-}
-
-// mapKey starts a member named by a map's key, which may be anything.
-func (o *obj) mapKey(k string) {
-	o.comma()
-	appendString(o.b, k)
-	o.b.WriteByte(':')
-}
-
-func (o *obj) comma() {
-	if o.more {
-		o.b.WriteByte(',')
-	}
-	o.more = true
-}
-
-// str writes a string member; omitEmpty as the field's omitempty tag says.
-func (o *obj) str(k, v string, omitEmpty bool) {
-	if v == "" && omitEmpty {
-		return
-	}
-	o.key(k)
-	appendString(o.b, v)
-}
-
-func (o *obj) strs(k string, v []string) { // every []string the plan sets is omitempty
-	if len(v) == 0 {
-		return
-	}
-	o.key(k)
-	o.b.WriteByte('[')
-	for i, s := range v {
-		if i > 0 {
-			o.b.WriteByte(',')
-		}
-		appendString(o.b, s)
-	}
-	o.b.WriteByte(']')
-}
-
-func (o *obj) int(k string, v int64, omitEmpty bool) {
-	if v == 0 && omitEmpty {
-		return
-	}
-	o.key(k)
-	o.b.WriteString(strconv.FormatInt(v, 10))
-}
-
-func (o *obj) boolean(k string, v bool) { // omitempty
-	if v {
-		o.key(k)
-		o.b.WriteString("true")
-	}
-}
-
-func (o *obj) boolPtr(k string, v *bool) {
-	if v != nil {
-		o.key(k)
-		o.b.WriteString(strconv.FormatBool(*v))
-	}
-}
-
-func (o *obj) int64Ptr(k string, v *int64) {
-	if v != nil {
-		o.key(k)
-		o.b.WriteString(strconv.FormatInt(*v, 10))
-	}
-}
-
-func (o *obj) int32Ptr(k string, v *int32) {
-	if v != nil {
-		o.key(k)
-		o.b.WriteString(strconv.FormatInt(int64(*v), 10))
-	}
-}
-
 func appendQuantity(b *bytes.Buffer, q *resource.Quantity) {
 	s, _ := q.MarshalJSON() // a quoted canonical string; it never fails
 	b.Write(s)
@@ -177,12 +85,12 @@ func appendStringMap(b *bytes.Buffer, m map[string]string) bool {
 	if m == nil {
 		return false
 	}
-	o := open(b)
+	o := jsonwrite.Open(b)
 	for _, k := range slices.Sorted(maps.Keys(m)) {
-		o.mapKey(k)
-		appendString(b, m[k])
+		o.MapKey(k)
+		jsonwrite.String(b, m[k])
 	}
-	o.close()
+	o.Close()
 	return true
 }
 
@@ -190,11 +98,11 @@ func appendMount(b *bytes.Buffer, m *corev1.VolumeMount) bool {
 	if m.RecursiveReadOnly != nil || m.SubPath != "" || m.MountPropagation != nil || m.SubPathExpr != "" || len(m.BindMountOptions) > 0 {
 		return false
 	}
-	o := open(b)
-	o.str("name", m.Name, false)
-	o.boolean("readOnly", m.ReadOnly)
-	o.str("mountPath", m.MountPath, false)
-	o.close()
+	o := jsonwrite.Open(b)
+	o.Str("name", m.Name, false)
+	o.Bool("readOnly", m.ReadOnly)
+	o.Str("mountPath", m.MountPath, false)
+	o.Close()
 	return true
 }
 
@@ -204,46 +112,46 @@ func appendContainer(b *bytes.Buffer, c *corev1.Container) bool {
 		c.TerminationMessagePath != "" || c.Stdin || c.StdinOnce || c.TTY || len(c.Resources.Claims) > 0 {
 		return false
 	}
-	o := open(b)
-	o.str("name", c.Name, false)
-	o.str("image", c.Image, true)
-	o.strs("command", c.Command)
-	o.strs("args", c.Args)
+	o := jsonwrite.Open(b)
+	o.Str("name", c.Name, false)
+	o.Str("image", c.Image, true)
+	o.Strs("command", c.Command)
+	o.Strs("args", c.Args)
 	if len(c.Ports) > 0 {
-		o.key("ports")
+		o.Key("ports")
 		if !appendList(b, c.Ports, appendPort) {
 			return false
 		}
 	}
-	o.key("resources")
-	r := open(b)
-	appendResources(&r, "limits", c.Resources.Limits)
-	appendResources(&r, "requests", c.Resources.Requests)
-	r.close()
+	o.Key("resources")
+	r := jsonwrite.Open(b)
+	appendResources(b, &r, "limits", c.Resources.Limits)
+	appendResources(b, &r, "requests", c.Resources.Requests)
+	r.Close()
 	if c.RestartPolicy != nil {
-		o.str("restartPolicy", string(*c.RestartPolicy), false)
+		o.Str("restartPolicy", string(*c.RestartPolicy), false)
 	}
 	if len(c.VolumeMounts) > 0 {
-		o.key("volumeMounts")
+		o.Key("volumeMounts")
 		if !appendList(b, c.VolumeMounts, appendMount) {
 			return false
 		}
 	}
 	if c.StartupProbe != nil {
-		o.key("startupProbe")
+		o.Key("startupProbe")
 		if !appendProbe(b, c.StartupProbe) {
 			return false
 		}
 	}
-	o.str("terminationMessagePolicy", string(c.TerminationMessagePolicy), true)
-	o.str("imagePullPolicy", string(c.ImagePullPolicy), true)
+	o.Str("terminationMessagePolicy", string(c.TerminationMessagePolicy), true)
+	o.Str("imagePullPolicy", string(c.ImagePullPolicy), true)
 	if c.SecurityContext != nil {
-		o.key("securityContext")
+		o.Key("securityContext")
 		if !appendSecurityContext(b, c.SecurityContext) {
 			return false
 		}
 	}
-	o.close()
+	o.Close()
 	return true
 }
 
@@ -251,45 +159,45 @@ func appendPort(b *bytes.Buffer, p *corev1.ContainerPort) bool {
 	if p.HostPort != 0 || p.HostIP != "" {
 		return false
 	}
-	o := open(b)
-	o.str("name", p.Name, true)
-	o.int("containerPort", int64(p.ContainerPort), false)
-	o.str("protocol", string(p.Protocol), true)
-	o.close()
+	o := jsonwrite.Open(b)
+	o.Str("name", p.Name, true)
+	o.Int("containerPort", int64(p.ContainerPort), false)
+	o.Str("protocol", string(p.Protocol), true)
+	o.Close()
 	return true
 }
 
-func appendResources(o *obj, k string, l corev1.ResourceList) {
+func appendResources(b *bytes.Buffer, o *jsonwrite.Object, k string, l corev1.ResourceList) {
 	if len(l) == 0 {
 		return
 	}
-	o.key(k)
-	m := open(o.b)
+	o.Key(k)
+	m := jsonwrite.Open(b)
 	for _, name := range slices.Sorted(maps.Keys(l)) {
 		q := l[name]
-		m.mapKey(string(name))
-		appendQuantity(o.b, &q)
+		m.MapKey(string(name))
+		appendQuantity(b, &q)
 	}
-	m.close()
+	m.Close()
 }
 
 func appendProbe(b *bytes.Buffer, p *corev1.Probe) bool {
 	if p.HTTPGet != nil || p.TCPSocket != nil || p.GRPC != nil || p.TerminationGracePeriodSeconds != nil {
 		return false
 	}
-	o := open(b)
+	o := jsonwrite.Open(b)
 	if p.Exec != nil {
-		o.key("exec")
-		e := open(b)
-		e.strs("command", p.Exec.Command)
-		e.close()
+		o.Key("exec")
+		e := jsonwrite.Open(b)
+		e.Strs("command", p.Exec.Command)
+		e.Close()
 	}
-	o.int("initialDelaySeconds", int64(p.InitialDelaySeconds), true)
-	o.int("timeoutSeconds", int64(p.TimeoutSeconds), true)
-	o.int("periodSeconds", int64(p.PeriodSeconds), true)
-	o.int("successThreshold", int64(p.SuccessThreshold), true)
-	o.int("failureThreshold", int64(p.FailureThreshold), true)
-	o.close()
+	o.Int("initialDelaySeconds", int64(p.InitialDelaySeconds), true)
+	o.Int("timeoutSeconds", int64(p.TimeoutSeconds), true)
+	o.Int("periodSeconds", int64(p.PeriodSeconds), true)
+	o.Int("successThreshold", int64(p.SuccessThreshold), true)
+	o.Int("failureThreshold", int64(p.FailureThreshold), true)
+	o.Close()
 	return true
 }
 
@@ -298,33 +206,33 @@ func appendSecurityContext(b *bytes.Buffer, s *corev1.SecurityContext) bool {
 		s.SeccompProfile != nil && s.SeccompProfile.LocalhostProfile != nil {
 		return false
 	}
-	o := open(b)
+	o := jsonwrite.Open(b)
 	if c := s.Capabilities; c != nil {
-		o.key("capabilities")
-		co := open(b)
+		o.Key("capabilities")
+		co := jsonwrite.Open(b)
 		for _, l := range [2]struct {
 			k string
 			v []corev1.Capability
 		}{{"add", c.Add}, {"drop", c.Drop}} {
 			if len(l.v) > 0 {
-				co.key(l.k)
-				appendList(b, l.v, func(b *bytes.Buffer, c *corev1.Capability) bool { appendString(b, string(*c)); return true })
+				co.Key(l.k)
+				appendList(b, l.v, func(b *bytes.Buffer, c *corev1.Capability) bool { jsonwrite.String(b, string(*c)); return true })
 			}
 		}
-		co.close()
+		co.Close()
 	}
-	o.int64Ptr("runAsUser", s.RunAsUser)
-	o.int64Ptr("runAsGroup", s.RunAsGroup)
-	o.boolPtr("runAsNonRoot", s.RunAsNonRoot)
-	o.boolPtr("readOnlyRootFilesystem", s.ReadOnlyRootFilesystem)
-	o.boolPtr("allowPrivilegeEscalation", s.AllowPrivilegeEscalation)
+	o.Int64Ptr("runAsUser", s.RunAsUser)
+	o.Int64Ptr("runAsGroup", s.RunAsGroup)
+	o.BoolPtr("runAsNonRoot", s.RunAsNonRoot)
+	o.BoolPtr("readOnlyRootFilesystem", s.ReadOnlyRootFilesystem)
+	o.BoolPtr("allowPrivilegeEscalation", s.AllowPrivilegeEscalation)
 	if s.SeccompProfile != nil {
-		o.key("seccompProfile")
-		so := open(b)
-		so.str("type", string(s.SeccompProfile.Type), false)
-		so.close()
+		o.Key("seccompProfile")
+		so := jsonwrite.Open(b)
+		so.Str("type", string(s.SeccompProfile.Type), false)
+		so.Close()
 	}
-	o.close()
+	o.Close()
 	return true
 }
 
@@ -335,50 +243,50 @@ func appendVolume(b *bytes.Buffer, v *corev1.Volume) bool {
 	if src != (corev1.VolumeSource{}) {
 		return false
 	}
-	o := open(b)
-	o.str("name", v.Name, false)
+	o := jsonwrite.Open(b)
+	o.Str("name", v.Name, false)
 	ok := true
 	if e := v.EmptyDir; e != nil {
-		o.key("emptyDir")
-		eo := open(b)
-		eo.str("medium", string(e.Medium), true)
+		o.Key("emptyDir")
+		eo := jsonwrite.Open(b)
+		eo.Str("medium", string(e.Medium), true)
 		if e.SizeLimit != nil {
-			eo.key("sizeLimit")
+			eo.Key("sizeLimit")
 			appendQuantity(b, e.SizeLimit)
 		}
-		eo.int32Ptr("mode", e.Mode)
-		eo.close()
+		eo.Int32Ptr("mode", e.Mode)
+		eo.Close()
 	}
 	if s := v.Secret; s != nil {
 		ok = ok && len(s.Items) == 0 && s.Optional == nil
-		o.key("secret")
-		so := open(b)
-		so.str("secretName", s.SecretName, true)
-		so.int32Ptr("defaultMode", s.DefaultMode)
-		so.int64Ptr("defaultUser", s.DefaultUser)
-		so.close()
+		o.Key("secret")
+		so := jsonwrite.Open(b)
+		so.Str("secretName", s.SecretName, true)
+		so.Int32Ptr("defaultMode", s.DefaultMode)
+		so.Int64Ptr("defaultUser", s.DefaultUser)
+		so.Close()
 	}
 	if d := v.DownwardAPI; d != nil {
-		o.key("downwardAPI")
-		do := open(b)
+		o.Key("downwardAPI")
+		do := jsonwrite.Open(b)
 		if len(d.Items) > 0 {
-			do.key("items")
+			do.Key("items")
 			ok = ok && appendList(b, d.Items, appendDownwardFile)
 		}
-		do.int32Ptr("defaultMode", d.DefaultMode)
-		do.int64Ptr("defaultUser", d.DefaultUser)
-		do.close()
+		do.Int32Ptr("defaultMode", d.DefaultMode)
+		do.Int64Ptr("defaultUser", d.DefaultUser)
+		do.Close()
 	}
 	if p := v.Projected; p != nil {
-		o.key("projected")
-		po := open(b)
-		po.key("sources")
+		o.Key("projected")
+		po := jsonwrite.Open(b)
+		po.Key("sources")
 		ok = ok && appendList(b, p.Sources, appendProjection)
-		po.int32Ptr("defaultMode", p.DefaultMode)
-		po.int64Ptr("defaultUser", p.DefaultUser)
-		po.close()
+		po.Int32Ptr("defaultMode", p.DefaultMode)
+		po.Int64Ptr("defaultUser", p.DefaultUser)
+		po.Close()
 	}
-	o.close()
+	o.Close()
 	return ok
 }
 
@@ -386,16 +294,16 @@ func appendDownwardFile(b *bytes.Buffer, f *corev1.DownwardAPIVolumeFile) bool {
 	if f.ResourceFieldRef != nil || f.Mode != nil || f.User != nil {
 		return false
 	}
-	o := open(b)
-	o.str("path", f.Path, false)
+	o := jsonwrite.Open(b)
+	o.Str("path", f.Path, false)
 	if r := f.FieldRef; r != nil {
-		o.key("fieldRef")
-		ro := open(b)
-		ro.str("apiVersion", r.APIVersion, true)
-		ro.str("fieldPath", r.FieldPath, false)
-		ro.close()
+		o.Key("fieldRef")
+		ro := jsonwrite.Open(b)
+		ro.Str("apiVersion", r.APIVersion, true)
+		ro.Str("fieldPath", r.FieldPath, false)
+		ro.Close()
 	}
-	o.close()
+	o.Close()
 	return true
 }
 
@@ -405,142 +313,76 @@ func appendProjection(b *bytes.Buffer, p *corev1.VolumeProjection) bool {
 		t == nil || t.User != nil {
 		return false
 	}
-	o := open(b)
-	o.key("serviceAccountToken")
-	to := open(b)
-	to.str("audience", t.Audience, true)
-	to.int64Ptr("expirationSeconds", t.ExpirationSeconds)
-	to.str("path", t.Path, false)
-	to.close()
-	o.close()
+	o := jsonwrite.Open(b)
+	o.Key("serviceAccountToken")
+	to := jsonwrite.Open(b)
+	to.Str("audience", t.Audience, true)
+	to.Int64Ptr("expirationSeconds", t.ExpirationSeconds)
+	to.Str("path", t.Path, false)
+	to.Close()
+	o.Close()
 	return true
-}
-
-const hexDigits = "0123456789abcdef"
-
-// plain marks the ASCII bytes written as they are.
-var plain = func() (t [utf8.RuneSelf]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// appendString writes s quoted as encoding/json does with HTML escaping off: control
-// characters, quote and backslash escaped, invalid UTF-8 as U+FFFD, U+2028 and U+2029 escaped.
-func appendString(b *bytes.Buffer, s string) {
-	b.Write(appendQuoted(b.AvailableBuffer(), s)) // in place when b has room
-}
-
-func appendQuoted(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if plain[c] {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }
 
 // appendConfig writes the agent's config; unlike the Kubernetes types above, every field of
 // contract.Config is covered, so there is no fallback.
 func appendConfig(b *bytes.Buffer, c *contract.Config) {
-	o := open(b)
-	o.str("version", c.Version, false)
-	o.key("vault")
-	v := open(b)
-	v.str("address", c.Vault.Address, true)
-	v.str("namespace", c.Vault.Namespace, true)
-	v.str("caCert", c.Vault.CACert, true)
-	v.str("caCertFile", c.Vault.CACertFile, true)
-	v.str("clientCertFile", c.Vault.ClientCert, true)
-	v.str("clientKeyFile", c.Vault.ClientKey, true)
-	v.str("tlsServerName", c.Vault.ServerName, true)
-	v.boolean("clientCertOptional", c.Vault.ClientCertOptional)
-	v.str("proxyAddress", c.Vault.ProxyAddress, true)
-	v.close()
-	o.key("auth")
-	a := open(b)
-	a.str("method", c.Auth.Method, true)
-	a.str("path", c.Auth.Path, false)
-	a.str("role", c.Auth.Role, false)
-	a.str("tokenFile", c.Auth.TokenFile, false)
-	a.close()
-	o.key("secrets")
+	o := jsonwrite.Open(b)
+	o.Str("version", c.Version, false)
+	o.Key("vault")
+	v := jsonwrite.Open(b)
+	v.Str("address", c.Vault.Address, true)
+	v.Str("namespace", c.Vault.Namespace, true)
+	v.Str("caCert", c.Vault.CACert, true)
+	v.Str("caCertFile", c.Vault.CACertFile, true)
+	v.Str("clientCertFile", c.Vault.ClientCert, true)
+	v.Str("clientKeyFile", c.Vault.ClientKey, true)
+	v.Str("tlsServerName", c.Vault.ServerName, true)
+	v.Bool("clientCertOptional", c.Vault.ClientCertOptional)
+	v.Str("proxyAddress", c.Vault.ProxyAddress, true)
+	v.Close()
+	o.Key("auth")
+	a := jsonwrite.Open(b)
+	a.Str("method", c.Auth.Method, true)
+	a.Str("path", c.Auth.Path, false)
+	a.Str("role", c.Auth.Role, false)
+	a.Str("tokenFile", c.Auth.TokenFile, false)
+	a.Close()
+	o.Key("secrets")
 	appendList(b, c.Secrets, func(b *bytes.Buffer, s *contract.Secret) bool {
-		so := open(b)
-		so.str("name", s.Name, false)
-		so.str("path", s.Path, false)
-		so.str("format", s.Format, true)
-		so.str("template", s.Template, true)
-		so.str("file", s.File, false)
-		so.str("perms", s.Perms.String(), false)
-		so.str("compat", s.Compat, true)
-		so.close()
+		so := jsonwrite.Open(b)
+		so.Str("name", s.Name, false)
+		so.Str("path", s.Path, false)
+		so.Str("format", s.Format, true)
+		so.Str("template", s.Template, true)
+		so.Str("file", s.File, false)
+		so.Str("perms", s.Perms.String(), false)
+		so.Str("compat", s.Compat, true)
+		so.Close()
 		return true
 	})
-	o.str("secretsDir", c.SecretsDir, false)
-	o.str("refresh", c.Refresh.String(), false)
-	o.str("initTimeout", c.InitTimeout.String(), false)
-	o.key("backoff")
-	bo := open(b)
-	bo.str("min", c.Backoff.Min.String(), false)
-	bo.str("max", c.Backoff.Max.String(), false)
-	bo.close()
-	o.str("handoverFile", c.HandoverFile, true)
-	o.int("metricsPort", int64(c.MetricsPort), true)
-	o.int("maxSecretBytes", c.MaxSecretBytes, true)
+	o.Str("secretsDir", c.SecretsDir, false)
+	o.Str("refresh", c.Refresh.String(), false)
+	o.Str("initTimeout", c.InitTimeout.String(), false)
+	o.Key("backoff")
+	bo := jsonwrite.Open(b)
+	bo.Str("min", c.Backoff.Min.String(), false)
+	bo.Str("max", c.Backoff.Max.String(), false)
+	bo.Close()
+	o.Str("handoverFile", c.HandoverFile, true)
+	o.Int("metricsPort", int64(c.MetricsPort), true)
+	o.Int("maxSecretBytes", c.MaxSecretBytes, true)
 	if c.RenderTimeout.Duration != 0 {
-		o.str("renderTimeout", c.RenderTimeout.String(), false)
+		o.Str("renderTimeout", c.RenderTimeout.String(), false)
 	}
 	if r := c.Reload; r != nil {
-		o.key("reload")
-		ro := open(b)
-		ro.str("http", r.HTTP, true)
-		ro.str("signal", r.Signal, true)
-		ro.str("process", r.Process, true)
-		ro.close()
+		o.Key("reload")
+		ro := jsonwrite.Open(b)
+		ro.Str("http", r.HTTP, true)
+		ro.Str("signal", r.Signal, true)
+		ro.Str("process", r.Process, true)
+		ro.Close()
 	}
-	o.str("metricsListen", c.MetricsListen, true)
-	o.close()
+	o.Str("metricsListen", c.MetricsListen, true)
+	o.Close()
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"reflect"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -289,11 +288,4 @@ func changeLeaf(v reflect.Value, n *int) bool {
 		return leaf(func() { v.SetUint(v.Uint()*3 + 7) })
 	}
 	return false
-}
-
-// FuzzAppendString holds the string writer to encoding/json on any bytes.
-func FuzzAppendString(f *testing.F) {
-	f.Add(nasty)
-	f.Add(strings.Repeat("\xe2\x80", 3) + "\xf0\x9f\x98\x80")
-	f.Fuzz(func(t *testing.T, s string) { checkEncoding(t, "string", s) })
 }

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/vault-injector/vault-injector/contract"
+	"github.com/vault-injector/vault-injector/webhook/jsonwrite"
 )
 
 // patch emits the plan as explicit add ops against the pod as sent, in a fixed order so one pod
@@ -99,9 +100,9 @@ func AppendPatch(b *bytes.Buffer, ops []jsonpatch.Operation) error {
 			b.WriteByte(',')
 		}
 		b.WriteString(`{"op":`)
-		appendString(b, op.Operation)
+		jsonwrite.String(b, op.Operation)
 		b.WriteString(`,"path":`)
-		appendString(b, op.Path)
+		jsonwrite.String(b, op.Path)
 		b.WriteString(`,"value":`)
 		if err := appendValue(b, enc, op.Value); err != nil {
 			return fmt.Errorf("encoding the patch at %s: %w", op.Path, err)

@@ -41,16 +41,22 @@ func (h *Handler) log(level slog.Level, msg string, rv review, nameKey, name str
 // ServeHTTP answers one AdmissionReview. Every answer is an AdmissionReview with status 200, as
 // the API server expects; refusals carry their code and message in the response's result.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	bufs := buffers.Get().(*[2]bytes.Buffer)
+	bufs := buffers.Get().(*reusable)
 	defer buffers.Put(bufs)
-	patch, out := &bufs[0], &bufs[1]
-	patch.Reset()
-	out.Reset()
-	body, code, err := readRequest(req)
-	onWorker(func() { h.answer(body, code, err, patch, out) })
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(out.Bytes())
+	bufs.patch.Reset()
+	bufs.out.Reset()
+	body, code, err := readRequest(req, bufs.body)
+	if cap(body) <= maxPooledBody {
+		bufs.body = body[:0] // the decoded review keeps no reference to it: strings are copies
+	}
+	onWorker(func() { h.answer(body, code, err, &bufs.patch, &bufs.out) })
+	w.Header()["Content-Type"] = jsonContentType
+	_, _ = w.Write(bufs.out.Bytes())
 }
+
+// jsonContentType is shared by every response's header, which nothing changes after the
+// handler: Header().Set allocated it anew for each.
+var jsonContentType = []string{"application/json"}
 
 // answer writes to out the response to body, or to the error of reading it.
 func (h *Handler) answer(body []byte, code int, err error, patch, out *bytes.Buffer) {
@@ -71,9 +77,17 @@ func (h *Handler) answer(body []byte, code int, err error, patch, out *bytes.Buf
 	encodeResponse(out, rv, &resp)
 }
 
-// buffers keeps the patch and response buffers of finished requests: each is a few KiB, and
-// allocating them anew was a large share of the webhook's garbage.
-var buffers = sync.Pool{New: func() any { return new([2]bytes.Buffer) }}
+// reusable holds the buffers of one request: each is a few KiB, and allocating them anew was
+// a large share of the webhook's garbage. A body over maxPooledBody is not kept, so one huge
+// pod does not pin its memory in the pool.
+type reusable struct {
+	patch, out bytes.Buffer
+	body       []byte
+}
+
+const maxPooledBody = 64 << 10
+
+var buffers = sync.Pool{New: func() any { return new(reusable) }}
 
 // admit decides on one review. It logs one line per decision with the request's identity and
 // codes only: never the pod, never annotation values (a template may hold anything).

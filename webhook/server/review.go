@@ -2,11 +2,13 @@ package server
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -14,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/vault-injector/vault-injector/webhook/jsonread"
+	"github.com/vault-injector/vault-injector/webhook/jsonwrite"
 	"github.com/vault-injector/vault-injector/webhook/mutate"
 )
 
@@ -35,13 +38,13 @@ type review struct {
 	podErr error
 }
 
-// readRequest reads the request's body. The error's status is for the response: the API
+// readRequest reads the request's body, into buf when it has room. The error's status is for the response: the API
 // server shows it when the webhook refuses a request.
-func readRequest(req *http.Request) ([]byte, int, error) {
+func readRequest(req *http.Request, buf []byte) ([]byte, int, error) {
 	if ct := req.Header.Get("Content-Type"); ct != "application/json" {
 		return nil, http.StatusBadRequest, fmt.Errorf("content type %q: want application/json", ct)
 	}
-	body, err := readBody(req)
+	body, err := readBody(req, buf)
 	switch {
 	case err != nil:
 		return nil, http.StatusBadRequest, fmt.Errorf("reading the request: %w", err)
@@ -65,12 +68,17 @@ func parseReview(body []byte) (review, int, error) {
 	return rv, 0, nil
 }
 
-// readBody reads at most maxReviewBytes+1, into one buffer when the length is announced.
-func readBody(req *http.Request) ([]byte, error) {
+// readBody reads at most maxReviewBytes+1, into buf when the length is announced and buf has
+// room, else into one new buffer of that length. A request whose length is not announced is
+// read whole, growing as it goes.
+func readBody(req *http.Request, buf []byte) ([]byte, error) {
 	limited := io.LimitReader(req.Body, maxReviewBytes+1)
 	if n := req.ContentLength; n > 0 && n <= maxReviewBytes {
-		b := make([]byte, n+1) // one more, to see EOF without growing
-		read, err := io.ReadFull(limited, b)
+		b := buf[:0]
+		if int64(cap(b)) < n+1 {
+			b = make([]byte, n+1) // one more, to see EOF without growing
+		}
+		read, err := io.ReadFull(limited, b[:n+1])
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			err = nil
 		}
@@ -137,18 +145,58 @@ func decodeReview(body []byte) (review, error) {
 	return rv, err
 }
 
-// encodeResponse writes to out the AdmissionReview that answers rv, in rv's API version.
+// encodeResponse writes to out the AdmissionReview that answers rv, in rv's API version. The
+// responses the handler builds are written by hand (see jsonwrite); any other goes through
+// encoding/json, whose output TestEncodeResponse holds the hand-written one to.
 func encodeResponse(out *bytes.Buffer, rv review, resp *admissionv1.AdmissionResponse) {
 	apiVersion := rv.apiVersion
 	if apiVersion != "admission.k8s.io/v1beta1" {
 		apiVersion = "admission.k8s.io/v1"
 	}
 	resp.UID = types.UID(rv.uid)
-	err := json.NewEncoder(out).Encode(admissionv1.AdmissionReview{
-		TypeMeta: metav1.TypeMeta{APIVersion: apiVersion, Kind: "AdmissionReview"},
-		Response: resp,
-	})
-	if err != nil { // a response of strings, bytes and a bool always encodes
-		panic(fmt.Sprintf("encoding an admission response: %v", err))
+	st := resp.Result
+	if resp.AuditAnnotations != nil || st != nil && (st.TypeMeta != metav1.TypeMeta{} || st.ListMeta != metav1.ListMeta{} || st.Details != nil) {
+		enc := json.NewEncoder(out)
+		enc.SetEscapeHTML(false)
+		err := enc.Encode(admissionv1.AdmissionReview{
+			TypeMeta: metav1.TypeMeta{APIVersion: apiVersion, Kind: "AdmissionReview"},
+			Response: resp,
+		})
+		if err != nil { // a response of strings, bytes and a bool always encodes
+			panic(fmt.Sprintf("encoding an admission response: %v", err))
+		}
+		out.Truncate(out.Len() - 1) // Encode ends with a newline
+		return
 	}
+	o := jsonwrite.Open(out)
+	o.Str("kind", "AdmissionReview", false)
+	o.Str("apiVersion", apiVersion, false)
+	o.Key("response")
+	r := jsonwrite.Open(out)
+	r.Str("uid", rv.uid, false)
+	r.Key("allowed")
+	out.WriteString(strconv.FormatBool(resp.Allowed))
+	if st != nil {
+		r.Key("status")
+		so := jsonwrite.Open(out)
+		so.Key("metadata")
+		out.WriteString("{}")
+		so.Str("status", st.Status, true)
+		so.Str("message", st.Message, true)
+		so.Str("reason", string(st.Reason), true)
+		so.Int("code", int64(st.Code), true)
+		so.Close()
+	}
+	if len(resp.Patch) > 0 {
+		r.Key("patch")
+		out.WriteByte('"')
+		out.Write(base64.StdEncoding.AppendEncode(out.AvailableBuffer(), resp.Patch))
+		out.WriteByte('"')
+	}
+	if resp.PatchType != nil {
+		r.Str("patchType", string(*resp.PatchType), false)
+	}
+	r.Strs("warnings", resp.Warnings)
+	r.Close()
+	o.Close()
 }
