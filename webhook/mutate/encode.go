@@ -3,7 +3,6 @@ package mutate
 import (
 	"bytes"
 	"encoding/json"
-	"maps"
 	"slices"
 	"strconv"
 
@@ -20,9 +19,9 @@ import (
 // with any other field set is left to encoding/json whole, so nothing can be dropped.
 // TestHandEncoding holds the writers to encoding/json for every field of these types.
 
-// appendValue writes v as JSON; it falls back to enc (an encoding/json Encoder on b with HTML
-// escaping off) for values the writers do not cover.
-func appendValue(b *bytes.Buffer, enc *json.Encoder, v any) error {
+// appendValue writes v as JSON; it falls back to encoding/json (HTML escaping off) for values
+// the writers do not cover.
+func appendValue(b *bytes.Buffer, v any) error {
 	start := b.Len()
 	ok := false
 	switch v := v.(type) {
@@ -40,17 +39,21 @@ func appendValue(b *bytes.Buffer, enc *json.Encoder, v any) error {
 		ok = appendMount(b, &v)
 	case corev1.Volume:
 		ok = appendVolume(b, &v)
+	case *corev1.Volume:
+		ok = v != nil && appendVolume(b, v)
 	case corev1.Container:
 		ok = appendContainer(b, &v)
 	case []corev1.Container:
 		ok = appendList(b, v, appendContainer)
 	case []any:
-		ok = appendList(b, v, func(b *bytes.Buffer, v *any) bool { return appendValue(b, enc, *v) == nil })
+		ok = appendList(b, v, func(b *bytes.Buffer, v *any) bool { return appendValue(b, *v) == nil })
 	}
 	if ok {
 		return nil
 	}
 	b.Truncate(start)
+	enc := json.NewEncoder(b)
+	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		return err
 	}
@@ -77,8 +80,18 @@ func appendList[T any](b *bytes.Buffer, l []T, each func(*bytes.Buffer, *T) bool
 }
 
 func appendQuantity(b *bytes.Buffer, q *resource.Quantity) {
-	s, _ := q.MarshalJSON() // a quoted canonical string; it never fails
-	b.Write(s)
+	jsonwrite.String(b, q.String()) // as its MarshalJSON writes it, without allocating when cached
+}
+
+// sortedKeys returns m's keys in order, as encoding/json writes them. The maps here hold a few
+// keys, which a small array on the stack takes without allocating.
+func sortedKeys[K ~string, V any](m map[K]V) []K {
+	keys := make([]K, 0, 4)
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 func appendStringMap(b *bytes.Buffer, m map[string]string) bool {
@@ -86,7 +99,7 @@ func appendStringMap(b *bytes.Buffer, m map[string]string) bool {
 		return false
 	}
 	o := jsonwrite.Open(b)
-	for _, k := range slices.Sorted(maps.Keys(m)) {
+	for _, k := range sortedKeys(m) {
 		o.MapKey(k)
 		jsonwrite.String(b, m[k])
 	}
@@ -173,7 +186,7 @@ func appendResources(b *bytes.Buffer, o *jsonwrite.Object, k string, l corev1.Re
 	}
 	o.Key(k)
 	m := jsonwrite.Open(b)
-	for _, name := range slices.Sorted(maps.Keys(l)) {
+	for _, name := range sortedKeys(l) {
 		q := l[name]
 		m.MapKey(string(name))
 		appendQuantity(b, &q)

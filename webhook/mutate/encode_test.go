@@ -38,12 +38,17 @@ func TestHandEncoding(t *testing.T) {
 			build{string(shape) + "/mount", func() any { return p.secretsMount() }},
 		)
 		for i := range p.volumes() {
-			builds = append(builds, build{string(shape) + "/volume", func() any { return p.volumes()[i] }})
+			builds = append(builds, build{string(shape) + "/volume", func() any { return p.volumes()[i] }},
+				build{string(shape) + "/*volume", func() any { return &p.volumes()[i] }})
 		}
 		builds = append(builds, build{string(shape) + "/volumes", func() any {
 			var vs []any
-			for _, v := range p.volumes() {
-				vs = append(vs, v)
+			for i, v := range p.volumes() {
+				if i%2 == 0 {
+					vs = append(vs, v)
+				} else {
+					vs = append(vs, &v)
+				}
 			}
 			return vs
 		}})
@@ -145,7 +150,6 @@ func testPlan(t *testing.T, shape Shape) *plan {
 
 func handWritten(v any) bool {
 	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
 	switch v := v.(type) {
 	case corev1.Container:
 		return appendContainer(&b, &v)
@@ -153,6 +157,8 @@ func handWritten(v any) bool {
 		return appendList(&b, v, appendContainer)
 	case corev1.Volume:
 		return appendVolume(&b, &v)
+	case *corev1.Volume:
+		return appendVolume(&b, v)
 	case corev1.VolumeMount:
 		return appendMount(&b, &v)
 	case []any:
@@ -161,7 +167,7 @@ func handWritten(v any) bool {
 				return false
 			}
 		}
-		return appendValue(&b, enc, v) == nil
+		return appendValue(&b, v) == nil
 	case map[string]string:
 		return appendStringMap(&b, v)
 	case *bool, string:
@@ -173,9 +179,7 @@ func handWritten(v any) bool {
 func checkEncoding(t *testing.T, name string, v any) {
 	t.Helper()
 	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := appendValue(&b, enc, v); err != nil {
+	if err := appendValue(&b, v); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
 	if want := reference(t, v); !bytes.Equal(b.Bytes(), want) {

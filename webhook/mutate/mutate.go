@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unsafe"
 
 	"gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -245,7 +246,9 @@ func (p *plan) agentConfig() (string, error) {
 	}
 	b.Grow(size)
 	appendConfig(&b, &cfg)
-	return b.String(), nil
+	// The string shares b's bytes instead of copying them, as strings.Builder does: b is
+	// never written again.
+	return unsafe.String(unsafe.SliceData(b.Bytes()), b.Len()), nil
 }
 
 // startupProbeBudget covers the agent's whole first-render window, so a slow Vault delays the

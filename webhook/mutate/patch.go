@@ -2,7 +2,6 @@ package mutate
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -20,7 +19,7 @@ import (
 // containers except to append to their volumeMounts, so fields this build does not know survive.
 // Mounts go in before the agent is prepended to initContainers, while the indices still hold.
 func (p *plan) patch(pod *corev1.Pod) []jsonpatch.Operation {
-	var ops []jsonpatch.Operation
+	ops := make([]jsonpatch.Operation, 0, 16) // room for a pod with several containers
 	add := func(path string, v any) {
 		ops = append(ops, jsonpatch.Operation{Operation: "add", Path: path, Value: v})
 	}
@@ -43,10 +42,11 @@ func (p *plan) patch(pod *corev1.Pod) []jsonpatch.Operation {
 	}
 	p.reloadOps(pod, add)
 
+	// Pointers into vols: a Volume copied into an interface was an allocation per volume.
 	vols := p.volumes()
 	vs := make([]any, len(vols))
 	for i := range vols {
-		vs[i] = vols[i]
+		vs[i] = &vols[i]
 	}
 	addAll("/spec/volumes", len(pod.Spec.Volumes), vs...)
 
@@ -92,8 +92,6 @@ func EncodePatch(ops []jsonpatch.Operation) ([]byte, error) {
 // AppendPatch is EncodePatch into b, so a server can reuse its buffers.
 func AppendPatch(b *bytes.Buffer, ops []jsonpatch.Operation) error {
 	b.Grow(4096) // a typical patch: growing from empty cost more than the encoding's own garbage
-	enc := json.NewEncoder(b)
-	enc.SetEscapeHTML(false)
 	b.WriteByte('[')
 	for i, op := range ops {
 		if i > 0 {
@@ -104,7 +102,7 @@ func AppendPatch(b *bytes.Buffer, ops []jsonpatch.Operation) error {
 		b.WriteString(`,"path":`)
 		jsonwrite.String(b, op.Path)
 		b.WriteString(`,"value":`)
-		if err := appendValue(b, enc, op.Value); err != nil {
+		if err := appendValue(b, op.Value); err != nil {
 			return fmt.Errorf("encoding the patch at %s: %w", op.Path, err)
 		}
 		b.WriteByte('}')
