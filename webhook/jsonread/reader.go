@@ -10,6 +10,7 @@
 package jsonread
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -353,6 +354,9 @@ var errEscape = errors.New("invalid escape")
 func (r *Reader) stringBytes() ([]byte, error) {
 	b, start := r.buf, r.pos+1
 	i := start // a local index: the loop is most of the reader's time
+	for i+8 <= len(b) && plainWord(binary.LittleEndian.Uint64(b[i:])) {
+		i += 8 // long strings (templates) go 8 bytes at a time
+	}
 	for i < len(b) && plain[b[i]] {
 		i++
 	}
@@ -371,6 +375,15 @@ var plain = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// plainWord reports whether all 8 bytes of w are plain: none is below ' ', '"', '\\' or
+// above ASCII (the classic "has a zero byte" bit tricks, exact for these values).
+func plainWord(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	hasZero := func(v uint64) uint64 { return (v - ones) & ^v & highs }
+	below := (w - ones*' ') & ^w & highs // a byte < 0x20 (exact for thresholds up to 0x80)
+	return (below | hasZero(w^(ones*'"')) | hasZero(w^(ones*'\\')) | w&highs) == 0
+}
 
 // slowString decodes a string with escapes or non-ASCII bytes, from start (after the quote).
 func (r *Reader) slowString(start int) ([]byte, error) {

@@ -1,8 +1,10 @@
 package jsonread
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -108,5 +110,44 @@ func TestRawAndNull(t *testing.T) {
 	}
 	if string(raw) != `[1, {"b": "c"}]` || !null || !b {
 		t.Fatalf("raw %q, null %v, bool %v", raw, null, b)
+	}
+}
+
+// TestPlainWord holds the 8-byte check to the byte table: every byte value at every position
+// among plain bytes, and random words.
+func TestPlainWord(t *testing.T) {
+	perByte := func(b []byte) bool {
+		for _, c := range b {
+			if !plain[c] {
+				return false
+			}
+		}
+		return true
+	}
+	check := func(b []byte) {
+		if got, want := plainWord(binary.LittleEndian.Uint64(b)), perByte(b); got != want {
+			t.Fatalf("plainWord(%q) = %v, want %v", b, got, want)
+		}
+	}
+	for c := range 256 {
+		for pos := range 8 {
+			b := []byte("aaaaaaaa")
+			b[pos] = byte(c)
+			check(b)
+			b = []byte{0x7f, ' ', '~', '!', '#', '[', ']', 0x7f}
+			b[pos] = byte(c)
+			check(b)
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 200000 {
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], r.Uint64())
+		for i := range b { // mostly plain, so both answers come up
+			if r.IntN(4) > 0 {
+				b[i] = byte(' ' + r.IntN(95))
+			}
+		}
+		check(b[:])
 	}
 }

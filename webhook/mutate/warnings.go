@@ -1,7 +1,7 @@
 package mutate
 
 import (
-	"fmt"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -38,24 +38,51 @@ func (p *plan) readabilityWarnings(pod *corev1.Pod) []string {
 	return warnings
 }
 
+// unreadableWarning is written without fmt: a Deployment's pod gets one per container in
+// every response, and Sprintf was most of their cost.
 func unreadableWarning(container string, uid, agentUID int64, secrets []annotations.Secret) string {
-	switch len(secrets) {
-	case 0:
+	if len(secrets) == 0 {
 		return ""
-	case 1:
-		s := secrets[0]
-		return fmt.Sprintf("container %q runs as UID %d but secret %q is written with mode %s by UID %d, so it cannot read it: run it as UID %d, or set %s%s to 0440 and a pod securityContext.fsGroup",
-			container, uid, s.Name, s.Perms, agentUID, agentUID, contract.AnnotationPermsPrefix, s.Name)
 	}
 	var b strings.Builder
+	b.Grow(256 + 32*len(secrets))
+	str := func(s string) { b.WriteString(s) }
+	num := func(n int64) { b.WriteString(strconv.FormatInt(n, 10)) }
+	str("container ")
+	str(strconv.Quote(container))
+	str(" runs as UID ")
+	num(uid)
+	if len(secrets) == 1 {
+		s := secrets[0]
+		str(" but secret ")
+		str(strconv.Quote(s.Name))
+		str(" is written with mode ")
+		str(s.Perms.String())
+		str(" by UID ")
+		num(agentUID)
+		str(", so it cannot read it: run it as UID ")
+		num(agentUID)
+		str(", or set " + contract.AnnotationPermsPrefix)
+		str(s.Name)
+		str(" to 0440 and a pod securityContext.fsGroup")
+		return b.String()
+	}
+	str(" but secrets ")
 	for i, s := range secrets {
 		if i > 0 {
-			b.WriteString(", ")
+			str(", ")
 		}
-		fmt.Fprintf(&b, "%q (mode %s)", s.Name, s.Perms)
+		str(strconv.Quote(s.Name))
+		str(" (mode ")
+		str(s.Perms.String())
+		str(")")
 	}
-	return fmt.Sprintf("container %q runs as UID %d but secrets %s are written by UID %d, so it cannot read them: run it as UID %d, or set each one's %s<name> to 0440 and a pod securityContext.fsGroup",
-		container, uid, b.String(), agentUID, agentUID, contract.AnnotationPermsPrefix)
+	str(" are written by UID ")
+	num(agentUID)
+	str(", so it cannot read them: run it as UID ")
+	num(agentUID)
+	str(", or set each one's " + contract.AnnotationPermsPrefix + "<name> to 0440 and a pod securityContext.fsGroup")
+	return b.String()
 }
 
 func effectiveUID(pod *corev1.Pod, c corev1.Container) *int64 {

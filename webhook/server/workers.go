@@ -13,7 +13,9 @@ import (
 // the caller's goroutine, where recoverPanics answers it.
 func onWorker(f func()) {
 	startWorkers.Do(func() {
-		for range runtime.GOMAXPROCS(0) {
+		// At least a few, so one huge pod does not hold up every other admission on a
+		// replica limited to one CPU.
+		for range max(runtime.GOMAXPROCS(0), 4) {
 			go func() {
 				for j := range jobs {
 					j()
