@@ -161,6 +161,20 @@ func TestSignalRealProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill() }()
+	// The kernel names the process (comm, argv) a moment after Start returns: wait for it, as an
+	// app runs long before its first reload (on a loaded machine, the retries ran out first).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		pids, err := FindProcesses("/proc", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(pids, cmd.Process.Pid) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d never showed up as %q", cmd.Process.Pid, name)
+		}
+	}
 	m := metrics.New()
 	n := New(&contract.Reload{Signal: "SIGHUP", Process: name}, fastBackoff, slog.New(slog.NewTextHandler(io.Discard, nil)), m)
 	n.deliver(context.Background(), 2)
