@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -147,5 +148,32 @@ func TestHandlerOverTLS(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(h.Metrics.skips.WithLabelValues(string(mutate.SkipNotOptedIn))); got != 1 {
 		t.Errorf("skips{not-opted-in} = %v, want 1", got)
+	}
+}
+
+// TestPanicOnWorkerIsAnswered: a panic inside an admission, which runs on a worker goroutine,
+// reaches recoverPanics on the request's goroutine and becomes a 500 in the review; the
+// workers survive it and serve the next admissions.
+func TestPanicOnWorkerIsAnswered(t *testing.T) {
+	broken := recoverPanics(slog.New(slog.DiscardHandler), &Handler{Log: slog.New(slog.DiscardHandler)}) // no Metrics: deny panics
+	for range 3 * max(runtime.GOMAXPROCS(0), 4) {                                                        // more panics than workers
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodPost, "/mutate", strings.NewReader("{not json"))
+		req.Header.Set("Content-Type", "application/json")
+		broken.ServeHTTP(rec, req)
+		var out admissionv1.AdmissionReview
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || rec.Code != http.StatusOK || out.Response == nil ||
+			out.Response.Allowed || out.Response.Result == nil || out.Response.Result.Code != http.StatusInternalServerError {
+			t.Fatalf("status %d, body %s (%v): want a review refusing with 500", rec.Code, rec.Body.Bytes(), err)
+		}
+	}
+	_, hook := testHandler(prometheus.NewRegistry())
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPost, "/mutate", bytes.NewReader(admissionReview(t, "Pod", "shop",
+		`{"metadata":{"name":"a","annotations":{"vault-injector.io/inject":"true","vault-injector.io/role":"r","vault-injector.io/secret-db":"secret/db"}},"spec":{"containers":[{"name":"app"}]}}`)))
+	req.Header.Set("Content-Type", "application/json")
+	hook.ServeHTTP(rec, req)
+	if !bytes.Contains(rec.Body.Bytes(), []byte(`"patch"`)) {
+		t.Fatalf("after the panics, an admission got %s", rec.Body.Bytes())
 	}
 }
