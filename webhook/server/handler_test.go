@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -156,7 +155,7 @@ func TestHandlerOverTLS(t *testing.T) {
 // workers survive it and serve the next admissions.
 func TestPanicOnWorkerIsAnswered(t *testing.T) {
 	broken := recoverPanics(slog.New(slog.DiscardHandler), &Handler{Log: slog.New(slog.DiscardHandler)}) // no Metrics: deny panics
-	for range 3 * max(runtime.GOMAXPROCS(0), 4) {                                                        // more panics than workers
+	for range 3 * workerCount() {                                                                        // more panics than workers
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest(http.MethodPost, "/mutate", strings.NewReader("{not json"))
 		req.Header.Set("Content-Type", "application/json")

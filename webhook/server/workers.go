@@ -13,9 +13,7 @@ import (
 // the caller's goroutine, where recoverPanics answers it.
 func onWorker(f func()) {
 	startWorkers.Do(func() {
-		// At least a few, so one huge pod does not hold up every other admission on a
-		// replica limited to one CPU.
-		for range max(runtime.GOMAXPROCS(0), 4) {
+		for range workerCount() {
 			go func() {
 				for j := range jobs {
 					j()
@@ -32,6 +30,10 @@ func onWorker(f func()) {
 		panic(p)
 	}
 }
+
+// workerCount is GOMAXPROCS, but at least a few, so one huge pod does not hold up every other
+// admission on a replica limited to one CPU.
+func workerCount() int { return max(runtime.GOMAXPROCS(0), 4) }
 
 var (
 	jobs         = make(chan func())
