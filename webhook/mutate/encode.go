@@ -37,9 +37,7 @@ func appendValue(b *bytes.Buffer, v any) error {
 		ok = appendStringMap(b, v)
 	case corev1.VolumeMount:
 		ok = appendMount(b, &v)
-	case corev1.Volume:
-		ok = appendVolume(b, &v)
-	case *corev1.Volume:
+	case *corev1.Volume: // patch adds volumes by pointer
 		ok = v != nil && appendVolume(b, v)
 	case corev1.Container:
 		ok = appendContainer(b, &v)
