@@ -6,7 +6,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/vault-injector/vault-injector/webhook/jsonread"
+	"github.com/vault-injector/vault-injector/internal/jsonread"
 )
 
 // Decode reads from a pod as JSON only the fields the plan looks at, into a corev1.Pod:

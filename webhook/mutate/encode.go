@@ -10,7 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/vault-injector/vault-injector/contract"
-	"github.com/vault-injector/vault-injector/webhook/jsonwrite"
+	"github.com/vault-injector/vault-injector/internal/jsonwrite"
 )
 
 // The values the plan adds (the agent container, its volumes, mounts and strings) are written

@@ -11,7 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/vault-injector/vault-injector/contract"
-	"github.com/vault-injector/vault-injector/webhook/jsonwrite"
+	"github.com/vault-injector/vault-injector/internal/jsonwrite"
 )
 
 // patch emits the plan as explicit add ops against the pod as sent, in a fixed order so one pod
