@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
-	"github.com/vault-injector/vault-injector/contract"
 	"github.com/vault-injector/vault-injector/internal/jsonwrite"
 )
 
@@ -333,67 +332,4 @@ func appendProjection(b *bytes.Buffer, p *corev1.VolumeProjection) bool {
 	to.Close()
 	o.Close()
 	return true
-}
-
-// appendConfig writes the agent's config; unlike the Kubernetes types above, every field of
-// contract.Config is covered, so there is no fallback.
-func appendConfig(b *bytes.Buffer, c *contract.Config) {
-	o := jsonwrite.Open(b)
-	o.Str("version", c.Version, false)
-	o.Key("vault")
-	v := jsonwrite.Open(b)
-	v.Str("address", c.Vault.Address, true)
-	v.Str("namespace", c.Vault.Namespace, true)
-	v.Str("caCert", c.Vault.CACert, true)
-	v.Str("caCertFile", c.Vault.CACertFile, true)
-	v.Str("clientCertFile", c.Vault.ClientCert, true)
-	v.Str("clientKeyFile", c.Vault.ClientKey, true)
-	v.Str("tlsServerName", c.Vault.ServerName, true)
-	v.Bool("clientCertOptional", c.Vault.ClientCertOptional)
-	v.Str("proxyAddress", c.Vault.ProxyAddress, true)
-	v.Close()
-	o.Key("auth")
-	a := jsonwrite.Open(b)
-	a.Str("method", c.Auth.Method, true)
-	a.Str("path", c.Auth.Path, false)
-	a.Str("role", c.Auth.Role, false)
-	a.Str("tokenFile", c.Auth.TokenFile, false)
-	a.Close()
-	o.Key("secrets")
-	appendList(b, c.Secrets, func(b *bytes.Buffer, s *contract.Secret) bool {
-		so := jsonwrite.Open(b)
-		so.Str("name", s.Name, false)
-		so.Str("path", s.Path, false)
-		so.Str("format", s.Format, true)
-		so.Str("template", s.Template, true)
-		so.Str("file", s.File, false)
-		so.Str("perms", s.Perms.String(), false)
-		so.Str("compat", s.Compat, true)
-		so.Close()
-		return true
-	})
-	o.Str("secretsDir", c.SecretsDir, false)
-	o.Str("refresh", c.Refresh.String(), false)
-	o.Str("initTimeout", c.InitTimeout.String(), false)
-	o.Key("backoff")
-	bo := jsonwrite.Open(b)
-	bo.Str("min", c.Backoff.Min.String(), false)
-	bo.Str("max", c.Backoff.Max.String(), false)
-	bo.Close()
-	o.Str("handoverFile", c.HandoverFile, true)
-	o.Int("metricsPort", int64(c.MetricsPort), true)
-	o.Int("maxSecretBytes", c.MaxSecretBytes, true)
-	if c.RenderTimeout.Duration != 0 {
-		o.Str("renderTimeout", c.RenderTimeout.String(), false)
-	}
-	if r := c.Reload; r != nil {
-		o.Key("reload")
-		ro := jsonwrite.Open(b)
-		ro.Str("http", r.HTTP, true)
-		ro.Str("signal", r.Signal, true)
-		ro.Str("process", r.Process, true)
-		ro.Close()
-	}
-	o.Str("metricsListen", c.MetricsListen, true)
-	o.Close()
 }

@@ -237,15 +237,13 @@ func (p *plan) agentConfig() (string, error) {
 	if err := cfg.Validate(); err != nil {
 		return "", err
 	}
-	// No HTML escaping: templates are often XML or HTML, and "\u003c" for every "<" would
-	// multiply their size in the annotation, which the API server caps.
 	var b bytes.Buffer
 	size := 1024 // the fixed part, with room for a few secrets
 	for _, s := range cfg.Secrets {
 		size += 128 + len(s.Template) + len(s.Template)/8 // quotes and newlines are escaped
 	}
 	b.Grow(size)
-	appendConfig(&b, &cfg)
+	cfg.AppendJSON(&b)
 	// The string shares b's bytes instead of copying them, as strings.Builder does: b is
 	// never written again.
 	return unsafe.String(unsafe.SliceData(b.Bytes()), b.Len()), nil
