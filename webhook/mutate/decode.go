@@ -9,6 +9,10 @@ import (
 	"github.com/vault-injector/vault-injector/internal/jsonread"
 )
 
+// MaxPodBytes bounds the pod as sent (the review around it is read only up to 7 MiB): the API server refuses
+// request bodies above 3 MiB, so no pod it could store is larger.
+const MaxPodBytes = 3 << 20
+
 // Decode reads from a pod as JSON only the fields the plan looks at, into a corev1.Pod:
 // metadata name, generateName, annotations and labels; the spec's volume names, restart
 // policy, host network, shareProcessNamespace, pod runAsUser and fsGroup; and per container its name, restart policy, runAsUser

@@ -3,9 +3,11 @@ package mutate
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strconv"
 
+	"gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
@@ -17,6 +19,39 @@ import (
 // was the largest cost of a response. Each writer covers the fields the plan sets; a value
 // with any other field set is left to encoding/json whole, so nothing can be dropped.
 // TestHandEncoding holds the writers to encoding/json for every field of these types.
+
+// EncodePatch writes ops as the JSON patch of an admission response. It is several times
+// cheaper than json.Marshal(ops), which goes through Operation's MarshalJSON and then compacts
+// and escapes its output again; on a Deployment's pod that was the largest cost of the response.
+func EncodePatch(ops []jsonpatch.Operation) ([]byte, error) {
+	var b bytes.Buffer
+	if err := AppendPatch(&b, ops); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// AppendPatch is EncodePatch into b, so a server can reuse its buffers.
+func AppendPatch(b *bytes.Buffer, ops []jsonpatch.Operation) error {
+	b.Grow(4096) // a typical patch: growing from empty cost more than the encoding's own garbage
+	b.WriteByte('[')
+	for i, op := range ops {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`{"op":`)
+		jsonwrite.String(b, op.Operation)
+		b.WriteString(`,"path":`)
+		jsonwrite.String(b, op.Path)
+		b.WriteString(`,"value":`)
+		if err := appendValue(b, op.Value); err != nil {
+			return fmt.Errorf("encoding the patch at %s: %w", op.Path, err)
+		}
+		b.WriteByte('}')
+	}
+	b.WriteByte(']')
+	return nil
+}
 
 // appendValue writes v as JSON; it falls back to encoding/json (HTML escaping off) for values
 // the writers do not cover.
