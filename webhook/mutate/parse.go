@@ -28,6 +28,9 @@ func crossChecks(opts annotations.Options, d Defaults) error {
 	if p := nothingToInject(opts); p != "" {
 		problems = append(problems, p)
 	}
+	if p := roleProblem(opts, d); p != "" {
+		problems = append(problems, p)
+	}
 	problems = append(problems, resourceProblems(opts, d)...)
 	problems = append(problems, vaultProblems(opts, d)...)
 	if len(problems) == 0 {
@@ -54,6 +57,15 @@ func nothingToInject(opts annotations.Options) string {
 		msg += "; ignored as unknown: " + strings.Join(hints, ", ")
 	}
 	return msg
+}
+
+// roleProblem refuses a pod without a role annotation when the webhook has no default role:
+// the agent cannot log in to Vault without one.
+func roleProblem(opts annotations.Options, d Defaults) string {
+	if opts.Role != "" || d.Role != "" {
+		return ""
+	}
+	return fmt.Sprintf("no Vault role: set %s (this webhook has no --default-role)", contract.AnnotationRole)
 }
 
 // resourceProblems refuses an agent request above its limit when one side comes from an

@@ -2,7 +2,6 @@ package mutate
 
 import (
 	"bytes"
-	"fmt"
 	"unsafe"
 
 	"github.com/vault-injector/vault-injector/contract"
@@ -11,17 +10,8 @@ import (
 // agentConfig resolves the options and the defaults into the agent's config, validated, as the
 // JSON the pod carries in its agent-config annotation.
 func (p *plan) agentConfig() (string, error) {
-	role := p.opts.Role
-	if role == "" {
-		role = p.d.Role
-	}
-	if role == "" {
-		return "", fmt.Errorf("no Vault role: set %s (this webhook has no --default-role)", contract.AnnotationRole)
-	}
-	authPath := p.opts.AuthPath
-	if authPath == "" {
-		authPath = p.d.AuthPath
-	}
+	role := pick(p.opts.Role, p.d.Role) // not empty: parse refuses a pod without one (roleProblem)
+	authPath := pick(p.opts.AuthPath, p.d.AuthPath)
 	refresh := p.opts.Refresh
 	if refresh == 0 {
 		refresh = contract.DefaultRefresh
