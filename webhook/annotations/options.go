@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/vault-injector/vault-injector/contract"
+	"github.com/vault-injector/vault-injector/internal/shorten"
 )
 
 // Options is what the annotations ask for. Zero values mean "use the cluster default".
@@ -114,7 +115,7 @@ func (p *parser) problem(key, value, msg string) {
 		p.problems = append(p.problems, fmt.Sprintf("%s: %s", key, msg))
 		return
 	}
-	p.problems = append(p.problems, fmt.Sprintf("%s=%q: %s", key, shorten(value), msg))
+	p.problems = append(p.problems, fmt.Sprintf("%s=%q: %s", key, Shorten(value), msg))
 }
 
 func (p *parser) parse(key, value string) {
@@ -222,13 +223,7 @@ func (p *parser) checkResources() {
 	}
 }
 
-// shorten keeps messages readable when a value (a template, say) is long.
-func shorten(v string) string {
-	const max = 80
-	if len(v) <= max {
-		return v
-	}
-	return v[:max] + "…"
-}
+// Shorten keeps messages readable when a value (a template, say) is long.
+func Shorten(v string) string { return shorten.String(v, 80) }
 
 var errEmpty = errors.New("value is empty")

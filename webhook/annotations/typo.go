@@ -9,7 +9,7 @@ import (
 
 // unknownKeyWarning explains an ignored vault-injector.io key, suggesting the closest known one.
 func unknownKeyWarning(key string) string {
-	msg := fmt.Sprintf("annotation %s is not a vault-injector annotation and is ignored", shorten(key))
+	msg := fmt.Sprintf("annotation %s is not a vault-injector annotation and is ignored", Shorten(key))
 	if best := closestKey(key); best != "" {
 		msg += fmt.Sprintf("; did you mean %s?", best)
 	}

@@ -18,7 +18,7 @@ func injectValueWarning(a map[string]string) []string {
 		return nil
 	}
 	return []string{fmt.Sprintf("%s=%q does not opt the pod in and the webhook ignores it: use %q (lower case) to inject the vault agent",
-		contract.AnnotationInject, shorten(v), contract.InjectTrue)}
+		contract.AnnotationInject, annotations.Shorten(v), contract.InjectTrue)}
 }
 
 // crossChecks are the annotation checks that need the cluster defaults or the whole set of
@@ -50,7 +50,7 @@ func nothingToInject(opts annotations.Options) string {
 	var hints []string
 	for _, k := range opts.Unknown {
 		if s := annotations.Suggestion(k); s != "" {
-			hints = append(hints, fmt.Sprintf("%s (did you mean %s?)", shorten(k), s))
+			hints = append(hints, fmt.Sprintf("%s (did you mean %s?)", annotations.Shorten(k), s))
 		}
 	}
 	if len(hints) > 0 {
@@ -115,12 +115,4 @@ func vaultProblems(opts annotations.Options, d Defaults) []string {
 			contract.AnnotationVaultAddress, opts.Vault.Address)}
 	}
 	return nil
-}
-
-func shorten(v string) string {
-	const max = 80
-	if len(v) <= max {
-		return v
-	}
-	return v[:max] + "…"
 }
