@@ -148,9 +148,6 @@ func (p *parser) parse(key, value string) {
 // suggestions and a response the size of its annotations.
 const maxUnknownWarnings = 10
 
-// Suggestion is the known annotation closest to an unknown key, or "".
-func Suggestion(key string) string { return closestKey(key) }
-
 func (p *parser) parseSecret(key, name, value string) {
 	if len(p.secrets) == MaxSecrets {
 		if !p.tooMany {

@@ -16,6 +16,9 @@ func unknownKeyWarning(key string) string {
 	return msg
 }
 
+// Suggestion is the known annotation closest to an unknown key, or "".
+func Suggestion(key string) string { return closestKey(key) }
+
 // closestKey is the known key within edit distance 3 of key, or "". Keys longer than any valid
 // annotation key get no suggestion: the edit distance costs the product of the lengths.
 func closestKey(key string) string {

@@ -87,6 +87,5 @@ func Pod(pod *corev1.Pod, d Defaults) (Result, error) {
 	if err != nil {
 		return Result{Warnings: warnings}, err
 	}
-	warnings = append(warnings, p.warnings...)
-	return Result{Patch: p.patch(pod), Shape: p.shape, Warnings: append(warnings, p.readabilityWarnings(pod)...)}, nil
+	return Result{Patch: p.patch(pod), Shape: p.shape, Warnings: append(warnings, p.warnings...)}, nil
 }

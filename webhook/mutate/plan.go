@@ -25,7 +25,8 @@ type plan struct {
 
 // newPlan plans the injection into pod: the agent's shape, the containers that get the
 // secrets, the conflicts with what the pod has, the agent's config (resolve.go) and its
-// budget. Every problem comes back at once, in one *Denial.
+// budget; and the warnings for what differs from what was asked or will not work. Every
+// problem comes back at once, in one *Denial.
 func newPlan(pod *corev1.Pod, opts annotations.Options, d Defaults) (*plan, error) {
 	p := &plan{d: d, opts: opts, shape: ShapeNative, volumePath: opts.VolumePath}
 	switch {
@@ -46,6 +47,7 @@ func newPlan(pod *corev1.Pod, opts annotations.Options, d Defaults) (*plan, erro
 	p.targets = targets
 	problems = append(problems, p.conflicts(pod)...)
 	problems = append(problems, p.planReload(pod)...)
+	p.warnings = append(p.warnings, p.readabilityWarnings(pod)...) // after planReload: it may change the agent's UID
 	cfg, err := p.agentConfig()
 	if err != nil {
 		problems = append(problems, err.Error())
