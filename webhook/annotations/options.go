@@ -31,7 +31,7 @@ type Options struct {
 
 	Secrets []Secret // sorted by Name
 
-	Reload Reload // issue 13: zero value = no notification beyond the version file
+	Reload Reload // zero value: no notification beyond the version file (reload.go)
 
 	// Unknown are the vault-injector.io keys Parse ignored (typos), sorted; each has a warning.
 	Unknown []string

@@ -31,7 +31,7 @@ type Defaults struct {
 	VaultCACert        string // PEM handed to the agent in its config
 	VaultTLSServerName string
 
-	// Connection to Vault (issue 12; vault.go).
+	// Connection to Vault: the defaults of the per-pod connection annotations.
 	VaultTLSSecret string // Secret, in each pod's namespace, for pods without tls-secret
 	VaultProxyAddr string
 	AuthType       string // contract.AuthKubernetes or contract.AuthJWT
@@ -40,7 +40,7 @@ type Defaults struct {
 	AgentImage           string
 	AgentImagePullPolicy string // Always, IfNotPresent or Never
 	AgentMetricsPort     int    // 0: off
-	AgentMetrics         string // AgentMetricsOff, AgentMetricsLoopback or AgentMetricsPod (issue 13)
+	AgentMetrics         string // AgentMetricsOff, AgentMetricsLoopback or AgentMetricsPod
 
 	Role     string // "" makes the role annotation required
 	AuthPath string

@@ -74,8 +74,8 @@ func (p *plan) patch(pod *corev1.Pod) []jsonpatch.Operation {
 	return ops
 }
 
-// reloadOps are the pod-level adds of issue 13, after the annotations: the injected label, and
-// shareProcessNamespace for reload-signal.
+// reloadOps are the pod-level adds after the annotations: the injected label (for a PodMonitor),
+// and shareProcessNamespace for reload-signal.
 func (p *plan) reloadOps(pod *corev1.Pod, add func(path string, v any)) {
 	switch {
 	case pod.Labels[contract.LabelInjected] == contract.LabelInjectedValue:
