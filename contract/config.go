@@ -207,6 +207,14 @@ func (c *Config) Validate() error {
 		bad("renderTimeout must not be negative (0: the default, %s)", DefaultRenderTimeout)
 	}
 	errs = append(errs, c.validateReload(), c.validateMetrics())
+	errs = append(errs, c.validateSecrets()...)
+	return errors.Join(errs...)
+}
+
+// validateSecrets reports every problem of c.Secrets: each secret alone, and pairs that clash.
+func (c *Config) validateSecrets() []error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 	seenName := map[string]bool{}
 	for i, s := range c.Secrets {
 		if err := ValidateSecretName(s.Name); err != nil {
@@ -241,7 +249,7 @@ func (c *Config) Validate() error {
 			bad("secret %q: perms %s must be between 0001 and 0777", s.Name, s.Perms)
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // ValidateSecretName accepts names such as "db", "db-config.txt" or "api_key": 1-63 of
