@@ -16,22 +16,21 @@ func (c *Config) AppendJSON(b *bytes.Buffer) {
 	o := jsonwrite.Open(b)
 	o.Str("version", c.Version, false)
 	o.Key("vault")
-	c.Vault.appendJSON(b)
+	v := jsonwrite.Open(b)
+	v.Str("address", c.Vault.Address, true)
+	v.Str("namespace", c.Vault.Namespace, true)
+	v.Str("caCert", c.Vault.CACert, true)
+	v.Str("caCertFile", c.Vault.CACertFile, true)
+	v.Str("clientCertFile", c.Vault.ClientCert, true)
+	v.Str("clientKeyFile", c.Vault.ClientKey, true)
+	v.Str("tlsServerName", c.Vault.ServerName, true)
+	v.Bool("clientCertOptional", c.Vault.ClientCertOptional)
+	v.Str("proxyAddress", c.Vault.ProxyAddress, true)
+	v.Close()
 	o.Key("auth")
 	c.Auth.appendJSON(b)
 	o.Key("secrets")
-	if c.Secrets == nil {
-		b.WriteString("null")
-	} else {
-		b.WriteByte('[')
-		for i := range c.Secrets {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			c.Secrets[i].appendJSON(b)
-		}
-		b.WriteByte(']')
-	}
+	appendSecrets(b, c.Secrets)
 	o.Str("secretsDir", c.SecretsDir, false)
 	o.Str("refresh", c.Refresh.String(), false)
 	o.Str("initTimeout", c.InitTimeout.String(), false)
@@ -48,23 +47,13 @@ func (c *Config) AppendJSON(b *bytes.Buffer) {
 	}
 	if r := c.Reload; r != nil {
 		o.Key("reload")
-		r.appendJSON(b)
+		ro := jsonwrite.Open(b)
+		ro.Str("http", r.HTTP, true)
+		ro.Str("signal", r.Signal, true)
+		ro.Str("process", r.Process, true)
+		ro.Close()
 	}
 	o.Str("metricsListen", c.MetricsListen, true)
-	o.Close()
-}
-
-func (v *Vault) appendJSON(b *bytes.Buffer) {
-	o := jsonwrite.Open(b)
-	o.Str("address", v.Address, true)
-	o.Str("namespace", v.Namespace, true)
-	o.Str("caCert", v.CACert, true)
-	o.Str("caCertFile", v.CACertFile, true)
-	o.Str("clientCertFile", v.ClientCert, true)
-	o.Str("clientKeyFile", v.ClientKey, true)
-	o.Str("tlsServerName", v.ServerName, true)
-	o.Bool("clientCertOptional", v.ClientCertOptional)
-	o.Str("proxyAddress", v.ProxyAddress, true)
 	o.Close()
 }
 
@@ -77,22 +66,25 @@ func (a *Auth) appendJSON(b *bytes.Buffer) {
 	o.Close()
 }
 
-func (s *Secret) appendJSON(b *bytes.Buffer) {
-	o := jsonwrite.Open(b)
-	o.Str("name", s.Name, false)
-	o.Str("path", s.Path, false)
-	o.Str("format", s.Format, true)
-	o.Str("template", s.Template, true)
-	o.Str("file", s.File, false)
-	o.Str("perms", s.Perms.String(), false)
-	o.Str("compat", s.Compat, true)
-	o.Close()
-}
-
-func (r *Reload) appendJSON(b *bytes.Buffer) {
-	o := jsonwrite.Open(b)
-	o.Str("http", r.HTTP, true)
-	o.Str("signal", r.Signal, true)
-	o.Str("process", r.Process, true)
-	o.Close()
+func appendSecrets(b *bytes.Buffer, secrets []Secret) {
+	if secrets == nil {
+		b.WriteString("null")
+		return
+	}
+	b.WriteByte('[')
+	for i, s := range secrets {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		so := jsonwrite.Open(b)
+		so.Str("name", s.Name, false)
+		so.Str("path", s.Path, false)
+		so.Str("format", s.Format, true)
+		so.Str("template", s.Template, true)
+		so.Str("file", s.File, false)
+		so.Str("perms", s.Perms.String(), false)
+		so.Str("compat", s.Compat, true)
+		so.Close()
+	}
+	b.WriteByte(']')
 }

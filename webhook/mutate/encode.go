@@ -307,9 +307,7 @@ func appendVolume(b *bytes.Buffer, v *corev1.Volume) bool {
 		o.Key("secret")
 		so := jsonwrite.Open(b)
 		so.Str("secretName", s.SecretName, true)
-		so.Int32Ptr("defaultMode", s.DefaultMode)
-		so.Int64Ptr("defaultUser", s.DefaultUser)
-		so.Close()
+		closeWithDefaults(&so, s.DefaultMode, s.DefaultUser)
 	}
 	if d := v.DownwardAPI; d != nil {
 		o.Key("downwardAPI")
@@ -318,21 +316,25 @@ func appendVolume(b *bytes.Buffer, v *corev1.Volume) bool {
 			do.Key("items")
 			ok = ok && appendList(b, d.Items, appendDownwardFile)
 		}
-		do.Int32Ptr("defaultMode", d.DefaultMode)
-		do.Int64Ptr("defaultUser", d.DefaultUser)
-		do.Close()
+		closeWithDefaults(&do, d.DefaultMode, d.DefaultUser)
 	}
 	if p := v.Projected; p != nil {
 		o.Key("projected")
 		po := jsonwrite.Open(b)
 		po.Key("sources")
 		ok = ok && appendList(b, p.Sources, appendProjection)
-		po.Int32Ptr("defaultMode", p.DefaultMode)
-		po.Int64Ptr("defaultUser", p.DefaultUser)
-		po.Close()
+		closeWithDefaults(&po, p.DefaultMode, p.DefaultUser)
 	}
 	o.Close()
 	return ok
+}
+
+// closeWithDefaults ends the object of a volume source with the members each source the plan
+// adds ends with.
+func closeWithDefaults(o *jsonwrite.Object, mode *int32, user *int64) {
+	o.Int32Ptr("defaultMode", mode)
+	o.Int64Ptr("defaultUser", user)
+	o.Close()
 }
 
 func appendDownwardFile(b *bytes.Buffer, f *corev1.DownwardAPIVolumeFile) bool {
