@@ -28,6 +28,7 @@ func (p *plan) agentConfig() (string, error) {
 		MetricsPort: p.d.AgentMetricsPort,
 		Secrets:     []contract.Secret{},
 	}
+	p.applyMetrics(&cfg)
 	p.applyReload(&cfg)
 	if p.shape == ShapeClassic {
 		cfg.HandoverFile = contract.HandoverFile
@@ -104,12 +105,16 @@ func (p *plan) metricsPort() int {
 	return p.d.AgentMetricsPort
 }
 
-// applyReload fills the agent config's reload and metrics settings.
-func (p *plan) applyReload(cfg *contract.Config) {
+// applyMetrics fills where the agent config's metrics endpoint listens.
+func (p *plan) applyMetrics(cfg *contract.Config) {
 	cfg.MetricsPort = p.metricsPort()
 	if p.d.AgentMetrics == AgentMetricsPod {
 		cfg.MetricsListen = contract.MetricsListenPod
 	}
+}
+
+// applyReload fills how the agent config notifies the app of new files.
+func (p *plan) applyReload(cfg *contract.Config) {
 	r := p.opts.Reload
 	if p.shape != ShapeInitOnly && (r.HTTP != "" || r.Signal != "") {
 		cfg.Reload = &contract.Reload{HTTP: r.HTTP, Signal: r.Signal, Process: r.Process}
