@@ -45,9 +45,9 @@ fuzz: ## each fuzz target for a bounded time
 	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./webhook/annotations
 	go test -run '^$$' -fuzz '^FuzzAdmissionBody$$' -fuzztime $(FUZZTIME) ./webhook/server
 	go test -run '^$$' -fuzz '^FuzzPatch$$' -fuzztime $(FUZZTIME) ./webhook/mutate
-	go test -run '^$$' -fuzz '^FuzzString$$' -fuzztime $(FUZZTIME) ./webhook/jsonwrite
+	go test -run '^$$' -fuzz '^FuzzString$$' -fuzztime $(FUZZTIME) ./internal/jsonwrite
 	go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./webhook/mutate
-	go test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./webhook/jsonread
+	go test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./internal/jsonread
 	go test -run '^$$' -fuzz '^FuzzDecodeState$$' -fuzztime $(FUZZTIME) ./certs
 	go test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./agent/render
 	go test -run '^$$' -fuzz '^FuzzTranslate$$' -fuzztime $(FUZZTIME) ./webhook/vaultk8s

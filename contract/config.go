@@ -68,8 +68,6 @@ type Config struct {
 	// RenderTimeout bounds one secret's rendering, Vault requests excluded (0:
 	// DefaultRenderTimeout). A render past it makes the agent exit with the secret's name.
 	RenderTimeout Duration `json:"renderTimeout,omitzero"`
-
-	// Issue 13: reload notifications and where the metrics endpoint listens.
 	// Reload, when set, notifies the app after each new generation of files (never the first).
 	Reload *Reload `json:"reload,omitempty"`
 	// MetricsListen is MetricsListenLoopback or MetricsListenPod.
@@ -208,7 +206,15 @@ func (c *Config) Validate() error {
 	if c.RenderTimeout.Duration < 0 {
 		bad("renderTimeout must not be negative (0: the default, %s)", DefaultRenderTimeout)
 	}
-	errs = append(errs, c.validateReload())
+	errs = append(errs, c.validateReload(), c.validateMetrics())
+	errs = append(errs, c.validateSecrets()...)
+	return errors.Join(errs...)
+}
+
+// validateSecrets reports every problem of c.Secrets: each secret alone, and pairs that clash.
+func (c *Config) validateSecrets() []error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 	seenName := map[string]bool{}
 	for i, s := range c.Secrets {
 		if err := ValidateSecretName(s.Name); err != nil {
@@ -243,7 +249,7 @@ func (c *Config) Validate() error {
 			bad("secret %q: perms %s must be between 0001 and 0777", s.Name, s.Perms)
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // ValidateSecretName accepts names such as "db", "db-config.txt" or "api_key": 1-63 of

@@ -22,7 +22,7 @@ const (
 	AnnotationAgentMemoryRequest = Prefix + "agent-memory-request"
 	AnnotationAgentMemoryLimit   = Prefix + "agent-memory-limit"
 
-	// Connection to Vault, per pod (issue 12); each has a webhook flag as its cluster default.
+	// Connection to Vault, per pod; each has a webhook flag as its cluster default.
 	AnnotationTLSSecret     = Prefix + "tls-secret"
 	AnnotationTLSServerName = Prefix + "tls-server-name"
 	AnnotationVaultAddress  = Prefix + "vault-address"
@@ -107,6 +107,11 @@ const (
 	// execs it, so the image needs no shell.
 	AgentBinary = "/usr/local/bin/vault-injector-agent"
 )
+
+// VersionFile is written by the agent into every generation of the secrets dir: one line with
+// the generation counter and the time it was published, for apps and probes that watch it.
+// No secret file may use this name.
+const VersionFile = ".version"
 
 // Agent subcommands and flags the webhook puts in the injected containers' args.
 const (

@@ -9,33 +9,13 @@ import (
 	"strings"
 )
 
-// Reload annotations (issue 13): how the agent tells the app that a new generation of its
-// files is published. At most one of reload-http and reload-signal; reload-process goes with
+// Reload annotations: how the agent tells the app that a new generation of its files is
+// published. At most one of reload-http and reload-signal; reload-process goes with
 // reload-signal.
 const (
 	AnnotationReloadHTTP    = Prefix + "reload-http"
 	AnnotationReloadSignal  = Prefix + "reload-signal"
 	AnnotationReloadProcess = Prefix + "reload-process"
-)
-
-// LabelInjected marks every injected pod, so a PodMonitor can select the agents to scrape.
-const (
-	LabelInjected      = Prefix + "injected"
-	LabelInjectedValue = "true"
-)
-
-// VersionFile is written by the agent into every generation of the secrets dir: one line with
-// the generation counter and the time it was published, for apps and probes that watch it.
-// No secret file may use this name.
-const VersionFile = ".version"
-
-// MetricsPortName names the agent's metrics container port when it listens on the pod IP.
-const MetricsPortName = "vault-metrics"
-
-// Values of Config.MetricsListen.
-const (
-	MetricsListenLoopback = ""    // 127.0.0.1 only (the default)
-	MetricsListenPod      = "pod" // every address of the pod (its IP), for Prometheus
 )
 
 // ReloadSignals are the signals reload-signal accepts: the ones daemons use for "re-read your
@@ -132,12 +112,8 @@ func ValidateProcessName(v string) error {
 }
 
 func (c *Config) validateReload() error {
-	var errs []error
-	if c.Reload != nil {
-		errs = append(errs, c.Reload.Validate())
+	if c.Reload == nil {
+		return nil
 	}
-	if c.MetricsListen != MetricsListenLoopback && c.MetricsListen != MetricsListenPod {
-		errs = append(errs, fmt.Errorf("metricsListen %q is invalid: use %q or leave it empty (loopback)", c.MetricsListen, MetricsListenPod))
-	}
-	return errors.Join(errs...)
+	return c.Reload.Validate()
 }

@@ -47,14 +47,3 @@ func TestReloadValidate(t *testing.T) {
 		}
 	}
 }
-
-func TestVersionFileReserved(t *testing.T) {
-	for _, p := range []string{".version", ".version/x"} {
-		if err := ValidateFilePath(p); err == nil || !strings.Contains(err.Error(), "version file") {
-			t.Errorf("%s: %v", p, err)
-		}
-	}
-	if err := ValidateFilePath(".versions"); err != nil {
-		t.Errorf(".versions: %v", err)
-	}
-}

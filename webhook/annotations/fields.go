@@ -53,7 +53,7 @@ var fields = map[string]func(*Options, string) error{
 	contract.AnnotationAgentMemoryRequest: quantity(func(o *Options) **resource.Quantity { return &o.MemoryRequest }),
 	contract.AnnotationAgentMemoryLimit:   quantity(func(o *Options) **resource.Quantity { return &o.MemoryLimit }),
 
-	// Issue 13: reload notifications (reload.go).
+	// Reload notifications (reload.go).
 	contract.AnnotationReloadHTTP:    validateReloadHTTP,
 	contract.AnnotationReloadSignal:  validateReloadSignal,
 	contract.AnnotationReloadProcess: validateReloadProcess,

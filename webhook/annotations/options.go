@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/vault-injector/vault-injector/contract"
+	"github.com/vault-injector/vault-injector/internal/shorten"
 )
 
 // Options is what the annotations ask for. Zero values mean "use the cluster default".
@@ -30,7 +31,7 @@ type Options struct {
 
 	Secrets []Secret // sorted by Name
 
-	Reload Reload // issue 13: zero value = no notification beyond the version file
+	Reload Reload // zero value: no notification beyond the version file (reload.go)
 
 	// Unknown are the vault-injector.io keys Parse ignored (typos), sorted; each has a warning.
 	Unknown []string
@@ -114,7 +115,7 @@ func (p *parser) problem(key, value, msg string) {
 		p.problems = append(p.problems, fmt.Sprintf("%s: %s", key, msg))
 		return
 	}
-	p.problems = append(p.problems, fmt.Sprintf("%s=%q: %s", key, shorten(value), msg))
+	p.problems = append(p.problems, fmt.Sprintf("%s=%q: %s", key, Shorten(value), msg))
 }
 
 func (p *parser) parse(key, value string) {
@@ -146,9 +147,6 @@ func (p *parser) parse(key, value string) {
 // maxUnknownWarnings keeps a pod with thousands of stray keys from costing thousands of
 // suggestions and a response the size of its annotations.
 const maxUnknownWarnings = 10
-
-// Suggestion is the known annotation closest to an unknown key, or "".
-func Suggestion(key string) string { return closestKey(key) }
 
 func (p *parser) parseSecret(key, name, value string) {
 	if len(p.secrets) == MaxSecrets {
@@ -222,13 +220,7 @@ func (p *parser) checkResources() {
 	}
 }
 
-// shorten keeps messages readable when a value (a template, say) is long.
-func shorten(v string) string {
-	const max = 80
-	if len(v) <= max {
-		return v
-	}
-	return v[:max] + "…"
-}
+// Shorten keeps messages readable when a value (a template, say) is long.
+func Shorten(v string) string { return shorten.String(v, 80) }
 
 var errEmpty = errors.New("value is empty")

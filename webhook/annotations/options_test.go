@@ -146,7 +146,7 @@ func checkErr(t *testing.T, err error, want, key, value string) {
 			t.Errorf("error %q does not contain %q", msg, part)
 		}
 	}
-	if value != "" && !strings.Contains(msg, shorten(value)) {
+	if value != "" && !strings.Contains(msg, Shorten(value)) {
 		t.Errorf("error %q does not echo the value %q", msg, value)
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"github.com/vault-injector/vault-injector/contract"
 )
 
-// Reload options (issue 13): how the agent notifies the app of a new generation of files.
+// Reload options: how the agent notifies the app of a new generation of files.
 type Reload struct {
 	HTTP    string // reload-http
 	Signal  string // reload-signal

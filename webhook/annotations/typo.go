@@ -9,12 +9,15 @@ import (
 
 // unknownKeyWarning explains an ignored vault-injector.io key, suggesting the closest known one.
 func unknownKeyWarning(key string) string {
-	msg := fmt.Sprintf("annotation %s is not a vault-injector annotation and is ignored", shorten(key))
+	msg := fmt.Sprintf("annotation %s is not a vault-injector annotation and is ignored", Shorten(key))
 	if best := closestKey(key); best != "" {
 		msg += fmt.Sprintf("; did you mean %s?", best)
 	}
 	return msg
 }
+
+// Suggestion is the known annotation closest to an unknown key, or "".
+func Suggestion(key string) string { return closestKey(key) }
 
 // closestKey is the known key within edit distance 3 of key, or "". Keys longer than any valid
 // annotation key get no suggestion: the edit distance costs the product of the lengths.

@@ -12,8 +12,7 @@ import (
 	"github.com/vault-injector/vault-injector/contract"
 )
 
-// VaultOptions is how the pod asks to reach Vault (issue 12). Empty fields mean "the webhook's
-// flag".
+// VaultOptions is how the pod asks to reach Vault. Empty fields mean "the webhook's flag".
 type VaultOptions struct {
 	TLSSecret     string // Secret in the pod's namespace: ca.crt, optional tls.crt/tls.key
 	ServerName    string

@@ -50,7 +50,7 @@ func TestVaultValidators(t *testing.T) {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
 			t.Parallel()
 			_, _, err := Parse(withInject(tt.key, tt.value))
-			checkErr(t, err, tt.wantErr, contract.Prefix+tt.key, shorten(tt.value))
+			checkErr(t, err, tt.wantErr, contract.Prefix+tt.key, Shorten(tt.value))
 		})
 	}
 }

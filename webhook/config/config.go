@@ -73,7 +73,7 @@ func (c *Config) BindInjection(fs *flag.FlagSet) {
 	fs.StringVar(&d.VaultNamespace, "vault-namespace", d.VaultNamespace, "Vault Enterprise namespace for the agent")
 	fs.StringVar(&c.VaultCABundle, "vault-ca-bundle", c.VaultCABundle, "PEM file (mounted from a ConfigMap or Secret) with the CAs of Vault's certificate, embedded in every agent's config")
 	fs.StringVar(&d.VaultTLSServerName, "vault-tls-server-name", d.VaultTLSServerName, "server name the agent expects in Vault's certificate")
-	// Connection to Vault (issue 12): cluster defaults of the tls-secret, proxy-address and
+	// Connection to Vault: cluster defaults of the tls-secret, proxy-address and
 	// auth-type annotations, and whether a pod may name a plain-HTTP Vault.
 	fs.StringVar(&d.VaultTLSSecret, "vault-tls-secret", d.VaultTLSSecret, "Secret (ca.crt, optional tls.crt/tls.key) in each pod's namespace for pods without the tls-secret annotation")
 	fs.StringVar(&d.VaultProxyAddr, "vault-proxy-address", d.VaultProxyAddr, "proxy (http, https or socks5 URL) between the agent and Vault")

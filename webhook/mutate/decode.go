@@ -6,8 +6,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/vault-injector/vault-injector/webhook/jsonread"
+	"github.com/vault-injector/vault-injector/internal/jsonread"
 )
+
+// MaxPodBytes bounds the pod as sent (the review around it is read only up to 7 MiB): the API server refuses
+// request bodies above 3 MiB, so no pod it could store is larger.
+const MaxPodBytes = 3 << 20
 
 // Decode reads from a pod as JSON only the fields the plan looks at, into a corev1.Pod:
 // metadata name, generateName, annotations and labels; the spec's volume names, restart

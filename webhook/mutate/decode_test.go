@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -137,4 +138,14 @@ func FuzzDecode(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(checkDecode)
+}
+
+func TestDecodeRefusesOversizedPods(t *testing.T) {
+	raw := []byte(`{"metadata":{"annotations":{"x":"` + strings.Repeat("x", mutate.MaxPodBytes) + `"}}}`)
+	if _, err := mutate.Decode(raw); err == nil || !strings.Contains(err.Error(), "over the limit of 3145728 bytes") {
+		t.Fatalf("Decode = %v", err)
+	}
+	if _, err := mutate.Decode([]byte(`{"metadata":{"annotations":{"x":"y"}}}`)); err != nil {
+		t.Fatal(err)
+	}
 }

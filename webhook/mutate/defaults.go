@@ -1,6 +1,3 @@
-// Package mutate is the pure core of the injector: a pod, its namespace and the cluster
-// defaults in, the injected pod out. No HTTP, no clients, no globals; the admission handler
-// and the `inject` preview CLI are thin adapters over Pod.
 package mutate
 
 import (
@@ -20,6 +17,13 @@ const (
 	SidecarClassic = "classic"
 )
 
+// Values of Defaults.AgentMetrics (--agent-metrics).
+const (
+	AgentMetricsOff      = "off"
+	AgentMetricsLoopback = "loopback" // 127.0.0.1:--agent-metrics-port, as before the flag existed
+	AgentMetricsPod      = "pod"      // the pod IP, with a containerPort named vault-metrics
+)
+
 // Defaults are the cluster-wide settings (the webhook's flags) that annotations may override.
 type Defaults struct {
 	VaultAddr          string
@@ -27,7 +31,7 @@ type Defaults struct {
 	VaultCACert        string // PEM handed to the agent in its config
 	VaultTLSServerName string
 
-	// Connection to Vault (issue 12; vault.go).
+	// Connection to Vault: the defaults of the per-pod connection annotations.
 	VaultTLSSecret string // Secret, in each pod's namespace, for pods without tls-secret
 	VaultProxyAddr string
 	AuthType       string // contract.AuthKubernetes or contract.AuthJWT
@@ -36,7 +40,7 @@ type Defaults struct {
 	AgentImage           string
 	AgentImagePullPolicy string // Always, IfNotPresent or Never
 	AgentMetricsPort     int    // 0: off
-	AgentMetrics         string // AgentMetricsOff, AgentMetricsLoopback or AgentMetricsPod (issue 13)
+	AgentMetrics         string // AgentMetricsOff, AgentMetricsLoopback or AgentMetricsPod
 
 	Role     string // "" makes the role annotation required
 	AuthPath string
@@ -130,4 +134,38 @@ func (d *Defaults) Validate() error {
 		bad("agent resource requests must not exceed their limits")
 	}
 	return errors.Join(errs...)
+}
+
+func (d *Defaults) validateAgentMetrics() error {
+	switch d.AgentMetrics {
+	case AgentMetricsOff, AgentMetricsLoopback:
+	case AgentMetricsPod:
+		if d.AgentMetricsPort == 0 {
+			return errors.New("--agent-metrics=pod needs --agent-metrics-port (the port Prometheus scrapes on the pod IP)")
+		}
+	default:
+		return fmt.Errorf("agent metrics %q is invalid: use %s, %s or %s (--agent-metrics)", d.AgentMetrics, AgentMetricsOff, AgentMetricsLoopback, AgentMetricsPod)
+	}
+	return nil
+}
+
+// validateVault checks the connection defaults (the --vault-* flags, --default-auth-type,
+// --token-audience) with the rules of the matching annotations.
+func (d *Defaults) validateVault() []error {
+	var errs []error
+	check := func(flag, v string, validate func(string) (string, error)) {
+		if v == "" {
+			return
+		}
+		if _, err := validate(v); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %w", flag, v, err))
+		}
+	}
+	check("--vault-namespace", d.VaultNamespace, annotations.ValidateNamespace)
+	check("--vault-tls-server-name", d.VaultTLSServerName, annotations.ValidateServerName)
+	check("--vault-proxy-address", d.VaultProxyAddr, annotations.ValidateProxyAddress)
+	check("--vault-tls-secret", d.VaultTLSSecret, annotations.ValidateTLSSecret)
+	check("--token-audience", d.TokenAudience, annotations.ValidateAudience)
+	check("--default-auth-type", d.AuthType, annotations.ValidateAuthType) // "": kubernetes
+	return errs
 }

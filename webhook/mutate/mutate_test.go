@@ -72,7 +72,13 @@ func TestPodDenials(t *testing.T) {
 			p := testPod(nil, "app")
 			delete(p.Annotations, contract.AnnotationRole)
 			return p
-		}(), nil, DenyConflict, []string{"no Vault role: set vault-injector.io/role"}},
+		}(), nil, DenyInvalidAnnotations, []string{"invalid vault-injector annotation: no Vault role: set vault-injector.io/role"}},
+		{"no role and no secret, together", func() *corev1.Pod {
+			p := testPod(nil, "app")
+			delete(p.Annotations, contract.AnnotationRole)
+			delete(p.Annotations, contract.AnnotationSecretPrefix+"s")
+			return p
+		}(), nil, DenyInvalidAnnotations, []string{"2 invalid vault-injector annotations", "no secret to inject", "no Vault role"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { checkDenial(t, tt.pod, tt.d, tt.reason, tt.want) })

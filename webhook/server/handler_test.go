@@ -107,6 +107,14 @@ func TestHandlerOverTLS(t *testing.T) {
 			t.Fatalf("response = %+v", r)
 		}
 	})
+	t.Run("denies a pod without a role as invalid annotations", func(t *testing.T) {
+		noRole := strings.Replace(optedIn, `"vault-injector.io/role":"web",`, "", 1)
+		_, out := post(admissionReview(t, "Pod", "shop", noRole))
+		r := out.Response
+		if r.Allowed || r.Result == nil || !strings.Contains(r.Result.Message, "no Vault role: set vault-injector.io/role") {
+			t.Fatalf("response = %+v", r)
+		}
+	})
 	t.Run("passes pods that did not opt in", func(t *testing.T) {
 		_, out := post(admissionReview(t, "Pod", "shop", `{"metadata":{"name":"x"},"spec":{"containers":[{"name":"a","image":"b"}]}}`))
 		if !out.Response.Allowed || len(out.Response.Patch) != 0 {
@@ -142,8 +150,11 @@ func TestHandlerOverTLS(t *testing.T) {
 	if got := testutil.ToFloat64(h.Metrics.injections.WithLabelValues(string(mutate.ShapeNative))); got != 1 {
 		t.Errorf("injections{native-sidecar} = %v, want 1", got)
 	}
-	if got := testutil.ToFloat64(h.Metrics.denials.WithLabelValues(string(mutate.DenyInvalidAnnotations))); got != 1 {
-		t.Errorf("denials{invalid-annotations} = %v, want 1", got)
+	if got := testutil.ToFloat64(h.Metrics.denials.WithLabelValues(string(mutate.DenyInvalidAnnotations))); got != 2 {
+		t.Errorf("denials{invalid-annotations} = %v, want 2 (bad annotations, no role)", got)
+	}
+	if got := testutil.ToFloat64(h.Metrics.denials.WithLabelValues(string(mutate.DenyConflict))); got != 0 {
+		t.Errorf("denials{conflict} = %v, want 0", got)
 	}
 	if got := testutil.ToFloat64(h.Metrics.skips.WithLabelValues(string(mutate.SkipNotOptedIn))); got != 1 {
 		t.Errorf("skips{not-opted-in} = %v, want 1", got)

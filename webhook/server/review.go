@@ -15,8 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/vault-injector/vault-injector/webhook/jsonread"
-	"github.com/vault-injector/vault-injector/webhook/jsonwrite"
+	"github.com/vault-injector/vault-injector/internal/jsonread"
+	"github.com/vault-injector/vault-injector/internal/jsonwrite"
 	"github.com/vault-injector/vault-injector/webhook/mutate"
 )
 

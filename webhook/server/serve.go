@@ -72,20 +72,7 @@ func Run(ctx context.Context, cfg config.Config, log logr.Logger, certs CertSour
 	handler := &Handler{Defaults: cfg.Inject, Metrics: NewMetrics(ctrlmetrics.Registry), Log: admissionLog}
 	srv.Register(MutatePath, closeWhenDraining(&draining, recoverPanics(admissionLog, handler)))
 
-	health := http.NewServeMux()
-	health.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	ready := srv.StartedChecker() // a TLS dial: ready only once the webhook really serves
-	health.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		if draining.Load() {
-			http.Error(w, "draining before stop", http.StatusServiceUnavailable)
-			return
-		}
-		if err := ready(r); err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
+	health := healthMux(&draining, srv.StartedChecker()) // a TLS dial: ready only once the webhook really serves
 
 	g.Go(func() error {
 		if certs != nil {
@@ -103,6 +90,24 @@ func Run(ctx context.Context, cfg config.Config, log logr.Logger, certs CertSour
 	}
 	log.Info("vault-injector webhook starting", "port", cfg.Port, "health", cfg.HealthAddr, "metrics", cfg.MetricsAddr)
 	return g.Wait()
+}
+
+// healthMux serves /healthz, and /readyz: ready when ready says so, and not while draining.
+func healthMux(draining *atomic.Bool, ready func(*http.Request) error) *http.ServeMux {
+	health := http.NewServeMux()
+	health.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	health.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if draining.Load() {
+			http.Error(w, "draining before stop", http.StatusServiceUnavailable)
+			return
+		}
+		if err := ready(r); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	return health
 }
 
 // closeWhenDraining makes each response end its connection once the webhook drains.

@@ -1,7 +1,8 @@
 // Package vaultk8s translates the annotations of HashiCorp's Vault Agent Injector (vault-k8s,
 // prefix vault.hashicorp.com/) into vault-injector.io ones, with vault-k8s' defaults. It is pure
-// and imports only contract: admission (--accept-vault-k8s-annotations), the inject preview and
-// `webhook migrate` share it, and the normal annotation parser then checks the result.
+// and imports no Kubernetes code: admission (--accept-vault-k8s-annotations), the inject
+// preview and `webhook migrate` share it, and the normal annotation parser then checks the
+// result.
 // Every vault.hashicorp.com key gets a Verdict: translated, warned (dropped, with why) or
 // refused (with why and what to use instead); none is ignored silently.
 package vaultk8s
@@ -12,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/vault-injector/vault-injector/contract"
+	"github.com/vault-injector/vault-injector/internal/shorten"
 )
 
 // Prefix starts every vault-k8s annotation.
@@ -122,7 +124,7 @@ func (t *translator) name(key string) string {
 	if strings.HasPrefix(key, Prefix+"agent-inject-template-") {
 		return key
 	}
-	return fmt.Sprintf("%s=%q", key, shorten(t.in[key]))
+	return fmt.Sprintf("%s=%q", key, shorten.String(t.in[key], 60))
 }
 
 func (t *translator) run() {
@@ -176,12 +178,4 @@ func (t *translator) key(k, v string) {
 		}
 	}
 	t.warn(k, "vault-k8s has no such annotation either (a typo?); see the mapping table in the README")
-}
-
-func shorten(v string) string {
-	const max = 60
-	if len(v) <= max {
-		return v
-	}
-	return v[:max] + "…"
 }

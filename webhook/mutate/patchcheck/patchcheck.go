@@ -153,6 +153,26 @@ func (c *checker) annotations(before, after map[string]string) {
 	}
 }
 
+// labels: every label as sent, plus the injected label, which a PodMonitor selects.
+func (c *checker) labels(before, after map[string]string) {
+	for k, v := range before {
+		if k == contract.LabelInjected && v != contract.LabelInjectedValue {
+			continue // a stray value of our own label is set right
+		}
+		if after[k] != v {
+			c.fail("label %s changed", k)
+		}
+	}
+	for k := range after {
+		if _, ok := before[k]; !ok && k != contract.LabelInjected {
+			c.fail("unexpected label %s added", k)
+		}
+	}
+	if after[contract.LabelInjected] != contract.LabelInjectedValue {
+		c.fail("label %s is %q, want %q", contract.LabelInjected, after[contract.LabelInjected], contract.LabelInjectedValue)
+	}
+}
+
 func (c *checker) volumes(before, after []json.RawMessage) {
 	if len(after) < len(before) {
 		c.fail("volumes: %d after the patch, %d before", len(after), len(before))

@@ -4,16 +4,11 @@ import (
 	"fmt"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/vault-injector/vault-injector/contract"
 	"github.com/vault-injector/vault-injector/webhook/annotations"
 )
-
-// MaxPodBytes bounds the pod as sent (the review around it is read only up to 7 MiB): the API server refuses
-// request bodies above 3 MiB, so no pod it could store is larger.
-const MaxPodBytes = 3 << 20
 
 // injectValueWarning explains an inject annotation that does not opt the pod in although it
 // looks like it means to (the webhook's matchConditions compare with "true" exactly).
@@ -23,7 +18,7 @@ func injectValueWarning(a map[string]string) []string {
 		return nil
 	}
 	return []string{fmt.Sprintf("%s=%q does not opt the pod in and the webhook ignores it: use %q (lower case) to inject the vault agent",
-		contract.AnnotationInject, shorten(v), contract.InjectTrue)}
+		contract.AnnotationInject, annotations.Shorten(v), contract.InjectTrue)}
 }
 
 // crossChecks are the annotation checks that need the cluster defaults or the whole set of
@@ -31,6 +26,9 @@ func injectValueWarning(a map[string]string) []string {
 func crossChecks(opts annotations.Options, d Defaults) error {
 	var problems []string
 	if p := nothingToInject(opts); p != "" {
+		problems = append(problems, p)
+	}
+	if p := roleProblem(opts, d); p != "" {
 		problems = append(problems, p)
 	}
 	problems = append(problems, resourceProblems(opts, d)...)
@@ -52,13 +50,22 @@ func nothingToInject(opts annotations.Options) string {
 	var hints []string
 	for _, k := range opts.Unknown {
 		if s := annotations.Suggestion(k); s != "" {
-			hints = append(hints, fmt.Sprintf("%s (did you mean %s?)", shorten(k), s))
+			hints = append(hints, fmt.Sprintf("%s (did you mean %s?)", annotations.Shorten(k), s))
 		}
 	}
 	if len(hints) > 0 {
 		msg += "; ignored as unknown: " + strings.Join(hints, ", ")
 	}
 	return msg
+}
+
+// roleProblem refuses a pod without a role annotation when the webhook has no default role:
+// the agent cannot log in to Vault without one.
+func roleProblem(opts annotations.Options, d Defaults) string {
+	if opts.Role != "" || d.Role != "" {
+		return ""
+	}
+	return fmt.Sprintf("no Vault role: set %s (this webhook has no --default-role)", contract.AnnotationRole)
 }
 
 // resourceProblems refuses an agent request above its limit when one side comes from an
@@ -100,51 +107,12 @@ func resourceProblems(opts annotations.Options, d Defaults) []string {
 	return problems
 }
 
-// annotationBudget refuses a pod whose annotations would pass the API server's limit once the
-// webhook adds its own, naming the templates (the agent config repeats each of them).
-func (p *plan) annotationBudget(pod *corev1.Pod, config string) error {
-	total := 0
-	for k, v := range pod.Annotations {
-		if k != contract.AnnotationStatus && k != contract.AnnotationAgentConfig {
-			total += len(k) + len(v)
-		}
+// vaultProblems are the connection checks that need the defaults: a plain-HTTP address sends
+// the agent's token and the secrets in clear, so only a webhook that allows it accepts one.
+func vaultProblems(opts annotations.Options, d Defaults) []string {
+	if annotations.IsHTTP(opts.Vault.Address) && !d.AllowHTTPVault {
+		return []string{fmt.Sprintf("%s=%q: this webhook refuses plain-HTTP Vault addresses, which would send the agent's token and the secrets unencrypted: use https:// (or start the webhook with --allow-http-vault)",
+			contract.AnnotationVaultAddress, opts.Vault.Address)}
 	}
-	total += len(contract.AnnotationStatus) + len(contract.StatusInjected) + len(contract.AnnotationAgentConfig) + len(config)
-	if total <= annotations.MaxAnnotationsBytes {
-		return nil
-	}
-	msg := fmt.Sprintf("the pod's annotations would total %d bytes after injection, over the API server's limit of %d bytes (keys plus values), because %s (%d bytes) repeats every template",
-		total, annotations.MaxAnnotationsBytes, contract.AnnotationAgentConfig, len(config))
-	templates := annotations.Largest(pod.Annotations, 3, func(k string) bool {
-		return strings.HasPrefix(k, contract.AnnotationTemplatePrefix)
-	})
-	if templates != "" {
-		return fmt.Errorf("%s: shorten the largest templates: %s", msg, templates)
-	}
-	return fmt.Errorf("%s: shorten the largest annotations: %s", msg, annotations.Largest(pod.Annotations, 3, nil))
-}
-
-// adjustShape picks a shape that can work for this pod and says why it differs from the
-// configured one; it also warns about settings that cannot work on this pod.
-func (p *plan) adjustShape(pod *corev1.Pod) {
-	if p.shape == ShapeClassic && (pod.Spec.RestartPolicy == corev1.RestartPolicyNever || pod.Spec.RestartPolicy == corev1.RestartPolicyOnFailure) {
-		// A classic sidecar never exits, so a run-to-completion pod would never complete.
-		p.shape = ShapeInitOnly
-		p.warnings = append(p.warnings, fmt.Sprintf(
-			"the pod has restartPolicy %s and this webhook runs classic sidecars (--sidecar=classic), which never exit and would keep it from completing: the agent is injected init-only (secrets rendered once, not refreshed); set %s=%s to say so",
-			pod.Spec.RestartPolicy, contract.AnnotationMode, contract.ModeInitOnly))
-	}
-	if pod.Spec.HostNetwork && p.metricsPort() != 0 && p.shape != ShapeInitOnly {
-		p.warnings = append(p.warnings, fmt.Sprintf(
-			"the pod uses hostNetwork, so the agent's metrics port %d (--agent-metrics-port) is a port of the node: a second such pod on the node fails to bind it",
-			p.d.AgentMetricsPort))
-	}
-}
-
-func shorten(v string) string {
-	const max = 80
-	if len(v) <= max {
-		return v
-	}
-	return v[:max] + "…"
+	return nil
 }

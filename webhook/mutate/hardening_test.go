@@ -147,13 +147,3 @@ func hostNetwork(p *corev1.Pod) *corev1.Pod {
 	p.Spec.HostNetwork = true
 	return p
 }
-
-func TestDecodeRefusesOversizedPods(t *testing.T) {
-	raw := []byte(`{"metadata":{"annotations":{"x":"` + strings.Repeat("x", MaxPodBytes) + `"}}}`)
-	if _, err := Decode(raw); err == nil || !strings.Contains(err.Error(), "over the limit of 3145728 bytes") {
-		t.Fatalf("Decode = %v", err)
-	}
-	if _, err := Decode([]byte(`{"metadata":{"annotations":{"x":"y"}}}`)); err != nil {
-		t.Fatal(err)
-	}
-}

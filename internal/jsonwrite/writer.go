@@ -1,6 +1,6 @@
 // Package jsonwrite writes JSON by hand, byte for byte as encoding/json does with HTML
-// escaping off, for the webhook's hot path: encoding/json's reflection was the largest cost
-// of an admission response. Callers write members in their Go fields' order, which is
+// escaping off, for the webhook's hot path (the patch, the agent's config, the admission
+// response): encoding/json's reflection was the largest cost of an admission response. Callers write members in their Go fields' order, which is
 // encoding/json's, and each caller's tests hold its output to encoding/json.
 package jsonwrite
 

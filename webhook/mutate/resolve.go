@@ -1,0 +1,128 @@
+package mutate
+
+import (
+	"bytes"
+	"unsafe"
+
+	"github.com/vault-injector/vault-injector/contract"
+)
+
+// agentConfig resolves the options and the defaults into the agent's config, validated, as the
+// JSON the pod carries in its agent-config annotation.
+func (p *plan) agentConfig() (string, error) {
+	role := pick(p.opts.Role, p.d.Role) // not empty: parse refuses a pod without one (roleProblem)
+	authPath := pick(p.opts.AuthPath, p.d.AuthPath)
+	refresh := p.opts.Refresh
+	if refresh == 0 {
+		refresh = contract.DefaultRefresh
+	}
+	cfg := contract.Config{
+		Version:     contract.ConfigVersion,
+		Vault:       p.vaultConfig(),
+		Auth:        contract.Auth{Method: p.authMethod(), Path: authPath, Role: role, TokenFile: contract.TokenFile},
+		SecretsDir:  contract.AgentSecretsDir,
+		Refresh:     contract.Duration{Duration: refresh},
+		InitTimeout: contract.Duration{Duration: contract.DefaultInitTimeout},
+		Backoff: contract.Backoff{Min: contract.Duration{Duration: contract.DefaultBackoffMin},
+			Max: contract.Duration{Duration: contract.DefaultBackoffMax}},
+		MetricsPort: p.d.AgentMetricsPort,
+		Secrets:     []contract.Secret{},
+	}
+	p.applyMetrics(&cfg)
+	p.applyReload(&cfg)
+	if p.shape == ShapeClassic {
+		cfg.HandoverFile = contract.HandoverFile
+	}
+	for _, s := range p.opts.Secrets {
+		cs := contract.Secret{Name: s.Name, Path: s.Path, Format: s.Format, Template: s.Template, File: s.File, Perms: s.Perms}
+		if s.Template != "" {
+			cs.Format = ""
+			cs.Compat = s.Compat
+		}
+		cfg.Secrets = append(cfg.Secrets, cs)
+	}
+	if err := cfg.Validate(); err != nil {
+		return "", err
+	}
+	return encodeConfig(&cfg), nil
+}
+
+// encodeConfig writes cfg as JSON into a buffer sized for it once.
+func encodeConfig(cfg *contract.Config) string {
+	var b bytes.Buffer
+	size := 1024 // the fixed part, with room for a few secrets
+	for _, s := range cfg.Secrets {
+		size += 128 + len(s.Template) + len(s.Template)/8 // quotes and newlines are escaped
+	}
+	b.Grow(size)
+	cfg.AppendJSON(&b)
+	// The string shares b's bytes instead of copying them, as strings.Builder does: b is
+	// never written again.
+	return unsafe.String(unsafe.SliceData(b.Bytes()), b.Len())
+}
+
+// pick is the annotation's value, else the flag's.
+func pick(annotated, flag string) string {
+	if annotated != "" {
+		return annotated
+	}
+	return flag
+}
+
+func (p *plan) tlsSecret() string     { return pick(p.opts.Vault.TLSSecret, p.d.VaultTLSSecret) }
+func (p *plan) tokenAudience() string { return pick(p.opts.Vault.TokenAudience, p.d.TokenAudience) }
+
+// vaultConfig resolves how the agent reaches Vault. A tls-secret replaces the cluster CA
+// bundle: the pod asked for its own trust.
+func (p *plan) vaultConfig() contract.Vault {
+	v := contract.Vault{
+		Address:      pick(p.opts.Vault.Address, p.d.VaultAddr),
+		Namespace:    pick(p.opts.Vault.Namespace, p.d.VaultNamespace),
+		CACert:       p.d.VaultCACert,
+		ServerName:   pick(p.opts.Vault.ServerName, p.d.VaultTLSServerName),
+		ProxyAddress: pick(p.opts.Vault.ProxyAddress, p.d.VaultProxyAddr),
+	}
+	if p.tlsSecret() != "" {
+		v.CACert, v.CACertFile = "", contract.TLSCAFile
+		v.ClientCert, v.ClientKey, v.ClientCertOptional = contract.TLSClientCert, contract.TLSClientKey, true
+	}
+	return v
+}
+
+// authMethod is the contract's method; kubernetes stays implicit (the empty method).
+func (p *plan) authMethod() string {
+	if pick(p.opts.Vault.AuthType, p.d.AuthType) == contract.AuthJWT {
+		return contract.AuthJWT
+	}
+	return ""
+}
+
+// metricsPort is the agent's metrics port in its config (0: no endpoint).
+func (p *plan) metricsPort() int {
+	if p.d.AgentMetrics == AgentMetricsOff {
+		return 0
+	}
+	return p.d.AgentMetricsPort
+}
+
+// applyMetrics fills where the agent config's metrics endpoint listens.
+func (p *plan) applyMetrics(cfg *contract.Config) {
+	cfg.MetricsPort = p.metricsPort()
+	if p.d.AgentMetrics == AgentMetricsPod {
+		cfg.MetricsListen = contract.MetricsListenPod
+	}
+}
+
+// applyReload fills how the agent config notifies the app of new files.
+func (p *plan) applyReload(cfg *contract.Config) {
+	r := p.opts.Reload
+	if p.shape != ShapeInitOnly && (r.HTTP != "" || r.Signal != "") {
+		cfg.Reload = &contract.Reload{HTTP: r.HTTP, Signal: r.Signal, Process: r.Process}
+	}
+}
+
+// signalMode reports whether the agent signals the app: it then shares the pod's process
+// namespace and runs as the app's UID.
+func (p *plan) signalMode() bool {
+	return p.opts.Reload.Signal != "" && p.shape != ShapeInitOnly
+}
