@@ -59,6 +59,9 @@ func (it *Item) pkiCertFunc(src Source) func(string, ...string) (PemEncoded, err
 		}
 		s, err := src.Secret(path, data)
 		if err != nil {
+			if it.computed(path, args) {
+				return PemEncoded{}, withholdComputed(err)
+			}
 			return PemEncoded{}, err
 		}
 		pems, cert, err := pemsOf(s.Data)
