@@ -51,6 +51,9 @@ func Compile(s contract.Secret) (*Item, error) {
 	if err != nil {
 		return nil, fmt.Errorf("secret %q: parsing template: %w", s.Name, err)
 	}
+	if err := contract.CheckTemplateCalls(t); err != nil {
+		return nil, fmt.Errorf("secret %q: %w", s.Name, err)
+	}
 	it.tmpl, it.lits = t, literals(t)
 	return it, nil
 }

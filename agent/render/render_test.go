@@ -199,3 +199,12 @@ func TestParseErrorsAtCompile(t *testing.T) {
 		t.Error("compile error claims to come from Vault")
 	}
 }
+
+// TestCompileRefusesRecursion: a template that calls itself grew the agent past its memory
+// limit before text/template stopped it; the agent refuses it at start, naming the secret.
+func TestCompileRefusesRecursion(t *testing.T) {
+	_, err := Compile(contract.Secret{Name: "loop", Path: "kv/x", Template: `{{define "r"}}{{template "r" .}}{{end}}{{template "r" .}}`})
+	if err == nil || !strings.Contains(err.Error(), `secret "loop": the template calls itself ("r" calls "r")`) {
+		t.Fatalf("err = %v", err)
+	}
+}

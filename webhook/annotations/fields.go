@@ -92,9 +92,6 @@ var secretFields = map[string]secretField{
 		return nil
 	},
 	contract.AnnotationFilePrefix: func(s *Secret, v string) error {
-		if err := checkFileName(v); err != nil {
-			return err
-		}
 		if err := contract.ValidateFilePath(v); err != nil {
 			return err
 		}
@@ -248,8 +245,11 @@ func checkTemplate(v string) error {
 		return err
 	}
 	var err error
-	if _, perr := template.New("").Funcs(stubFuncs).Option("missingkey=error").Parse(v); perr != nil {
+	t, perr := template.New("").Funcs(stubFuncs).Option("missingkey=error").Parse(v)
+	if perr != nil {
 		err = fmt.Errorf("is not a valid Go template: %s", strings.TrimPrefix(perr.Error(), "template: :"))
+	} else {
+		err = contract.CheckTemplateCalls(t)
 	}
 	templateVerdicts.put(v, err)
 	return err
