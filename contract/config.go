@@ -223,8 +223,8 @@ func (c *Config) validateSecrets() []error {
 			bad("secret %q is listed twice", s.Name)
 		}
 		seenName[s.Name] = true
-		if s.Path == "" {
-			bad("secret %q: path is required", s.Name)
+		if err := ValidateVaultPath(s.Path); err != nil {
+			bad("secret %q: path %q %w", s.Name, s.Path, err)
 		}
 		if s.Template == "" {
 			if err := ValidateFormat(s.Format); err != nil {

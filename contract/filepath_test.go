@@ -3,6 +3,7 @@ package contract_test
 import (
 	"strings"
 	"testing"
+	"text/template"
 
 	"github.com/vault-injector/vault-injector/contract"
 	"github.com/vault-injector/vault-injector/internal/atomicdir"
@@ -33,5 +34,31 @@ func TestFilePathOneValidator(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: err = %v, want %q", p, err, want)
 		}
+	}
+}
+
+// TestTokenPathsRefused: a secret at auth/token/lookup-self rendered the agent's own Vault token
+// into the app's volume, seen with a real Vault. Every spelling Vault routes there is refused,
+// for secret paths and for template constants; neighbours are not.
+func TestTokenPathsRefused(t *testing.T) {
+	for _, p := range []string{"auth/token/lookup-self", "auth/token/create", "auth/token/renew-self", "team-a/auth/token/lookup-self", "auth/token/roles/x"} {
+		if err := contract.ValidateVaultPath(p); err == nil || !strings.Contains(err.Error(), "the agent's own Vault token") {
+			t.Errorf("%q: err = %v", p, err)
+		}
+	}
+	for _, p := range []string{"/auth/token/lookup-self", "auth//token/lookup-self", "auth/./token/x", "auth/token"} {
+		if err := contract.RefuseTokenPath(p); err == nil {
+			t.Errorf("%q: a loose spelling of a token path passed", p)
+		}
+	}
+	for _, p := range []string{"secret/data/auth-token", "secret/data/token/auth", "auth/kubernetes/role/x", "kv/token/x", "secret/data/app"} {
+		if err := contract.ValidateVaultPath(p); err != nil {
+			t.Errorf("%q refused: %v", p, err)
+		}
+	}
+	tt := template.Must(template.New("t").Funcs(template.FuncMap{"secret": func(...any) any { return nil }}).
+		Parse(`{{ with secret "secret/data/x" }}{{ end }}{{ if . }}{{ with secret "auth/token/lookup-self" }}{{ .Data.id }}{{ end }}{{ end }}`))
+	if err := contract.CheckTemplatePaths(tt); err == nil || !strings.Contains(err.Error(), `secret "auth/token/lookup-self" is under auth/token/`) {
+		t.Errorf("template: err = %v", err)
 	}
 }

@@ -8,12 +8,16 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/vault-injector/vault-injector/agent/vault"
+	"github.com/vault-injector/vault-injector/contract"
 )
 
 // funcs is the template function map with the item's secret function.
 func (it *Item) funcs(src Source) template.FuncMap {
 	f := funcs()
 	f["secret"] = func(path string, args ...string) (*vault.Secret, error) {
+		if err := refuseTokenPath(path, it.computed(path, nil)); err != nil {
+			return nil, err
+		}
 		data, err := writeArgs(args)
 		if err != nil {
 			return nil, err
@@ -139,4 +143,17 @@ func (l *lazySecret) Renewable() (bool, error) {
 		return false, err
 	}
 	return s.Renewable, nil
+}
+
+// refuseTokenPath refuses, at render, a path that would give the agent's token to the app: one
+// the template computed is not named (it may hold a value).
+func refuseTokenPath(path string, computed bool) error {
+	err := contract.RefuseTokenPath(path)
+	switch {
+	case err == nil:
+		return nil
+	case computed:
+		return safef("a path computed by the template %v", err)
+	}
+	return safef("secret %q %v", path, err)
 }

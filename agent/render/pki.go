@@ -42,6 +42,9 @@ const renewalShare = 0.9
 // or returns the one issued before while it is short of its renewal point.
 func (it *Item) pkiCertFunc(src Source) func(string, ...string) (PemEncoded, error) {
 	return func(path string, args ...string) (PemEncoded, error) {
+		if err := refuseTokenPath(path, it.computed(path, nil)); err != nil {
+			return PemEncoded{}, err
+		}
 		data, err := writeArgs(args)
 		if err != nil {
 			return PemEncoded{}, err

@@ -54,6 +54,9 @@ func Compile(s contract.Secret) (*Item, error) {
 	if err := contract.CheckTemplateCalls(t); err != nil {
 		return nil, fmt.Errorf("secret %q: %w", s.Name, err)
 	}
+	if err := contract.CheckTemplatePaths(t); err != nil {
+		return nil, fmt.Errorf("secret %q: template: %w", s.Name, err)
+	}
 	it.tmpl, it.lits = t, literals(t)
 	return it, nil
 }

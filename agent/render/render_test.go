@@ -208,3 +208,25 @@ func TestCompileRefusesRecursion(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestTemplateTokenPathsRefused: a template that reads auth/token/ would write the agent's own
+// token into the app's volume; a constant path is refused when the agent starts, a computed one
+// when the template asks for it, without naming it.
+func TestTemplateTokenPathsRefused(t *testing.T) {
+	_, err := Compile(contract.Secret{Name: "tok", Path: "kv/x", Template: `{{ with secret "auth/token/lookup-self" }}{{ .Data.id }}{{ end }}`})
+	if err == nil || !strings.Contains(err.Error(), `secret "tok": template: secret "auth/token/lookup-self" is under auth/token/`) {
+		t.Errorf("constant: err = %v", err)
+	}
+	it, err := Compile(contract.Secret{Name: "tok", Path: "secret/app", Template: `{{ with secret (printf "auth/%s/lookup-self" "token") }}{{ .Data.id }}{{ end }}`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := testSource()
+	_, err = it.Render(src)
+	if err == nil || !strings.Contains(err.Error(), "a path computed by the template is under auth/token/") {
+		t.Errorf("computed: err = %v", err)
+	}
+	if len(src.asked) != 0 {
+		t.Errorf("Vault was asked for %v", src.asked)
+	}
+}

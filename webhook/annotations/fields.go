@@ -139,23 +139,6 @@ func validateAuthPath(v string) (string, error) {
 	return "auth/" + p, nil
 }
 
-// validateVaultPath accepts logical paths such as secret/app, secret/data/app or
-// database/creds/app.
-func validateVaultPath(v string) error {
-	if v == "" {
-		return errors.New("must be a Vault path such as secret/data/app or database/creds/app")
-	}
-	if strings.HasPrefix(v, "/") || strings.HasSuffix(v, "/") || path.Clean(v) != v {
-		return errors.New("must be a clean relative Vault path such as secret/data/app: no leading or trailing '/', '//', '.' or '..'")
-	}
-	for _, r := range v {
-		if r <= ' ' || r == 0x7f || r == '?' || r == '#' || r == '%' {
-			return fmt.Errorf("must not contain %q: use a plain Vault path such as secret/data/app", r)
-		}
-	}
-	return nil
-}
-
 const minRefresh, maxRefresh = 5 * time.Second, 24 * time.Hour
 
 func validateRefresh(v string) (time.Duration, error) {
@@ -248,8 +231,8 @@ func checkTemplate(v string) error {
 	t, perr := template.New("").Funcs(stubFuncs).Option("missingkey=error").Parse(v)
 	if perr != nil {
 		err = fmt.Errorf("is not a valid Go template: %s", strings.TrimPrefix(perr.Error(), "template: :"))
-	} else {
-		err = contract.CheckTemplateCalls(t)
+	} else if err = contract.CheckTemplateCalls(t); err == nil {
+		err = contract.CheckTemplatePaths(t)
 	}
 	templateVerdicts.put(v, err)
 	return err
