@@ -3,6 +3,9 @@
 package main
 
 import (
+	// The process is non-dumpable before main runs: before any flag, file or token is read.
+	_ "github.com/vault-injector/vault-injector/agent/nodump"
+
 	"context"
 	"os"
 	"os/signal"

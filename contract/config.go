@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -224,8 +223,8 @@ func (c *Config) validateSecrets() []error {
 			bad("secret %q is listed twice", s.Name)
 		}
 		seenName[s.Name] = true
-		if s.Path == "" {
-			bad("secret %q: path is required", s.Name)
+		if err := ValidateVaultPath(s.Path); err != nil {
+			bad("secret %q: path %q %w", s.Name, s.Path, err)
 		}
 		if s.Template == "" {
 			if err := ValidateFormat(s.Format); err != nil {
@@ -289,30 +288,6 @@ func ValidateFormat(f string) error {
 		return nil
 	}
 	return fmt.Errorf("format %q is invalid: use json, yaml, env or raw:<key>", f)
-}
-
-// ValidateFilePath accepts a relative, clean path below the secrets dir, such as "db.json" or
-// "tls/ca.pem". It refuses absolute paths, "..", and names starting with ".." that would collide
-// with the atomic writer's own entries.
-func ValidateFilePath(p string) error {
-	switch {
-	case p == "":
-		return errors.New("file path is empty")
-	case len(p) > 255:
-		return fmt.Errorf("file path %q is longer than 255 characters", p)
-	case path.IsAbs(p):
-		return fmt.Errorf("file path %q is absolute: use a path relative to the secrets volume", p)
-	case path.Clean(p) != p || strings.Contains(p, "\\"):
-		return fmt.Errorf("file path %q is not clean: remove '.', '..', '\\' and repeated or trailing '/'", p)
-	case FilesCollide(p, VersionFile):
-		return fmt.Errorf("file path %q is the agent's version file (%s): choose another name", p, VersionFile)
-	}
-	for _, part := range strings.Split(p, "/") {
-		if part == ".." || strings.HasPrefix(part, "..") {
-			return fmt.Errorf("file path %q contains %q: '..' is not allowed", p, part)
-		}
-	}
-	return nil
 }
 
 // FilesCollide reports whether two secret files cannot both exist: the same path, or one is a

@@ -47,7 +47,7 @@ func TestConfigValidateReportsEverything(t *testing.T) {
 		Secret{Name: "tls", Path: "pki/x", Format: FormatJSON, File: "db.env/ca.pem", Perms: DefaultPerms})
 	err := c.Validate()
 	for _, want := range []string{"version \"v0\"", "auth.role", "secretsDir", "refresh and initTimeout", "backoff.min",
-		`secret "db" is listed twice`, `"db": path is required`, `format "xml"`, `'..' is not allowed`, "perms 1777",
+		`secret "db" is listed twice`, `"db": path "" must be a Vault path`, `format "xml"`, `'..' is not allowed`, "perms 1777",
 		`file "db.env/ca.pem" collides with file "db.env"`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v; want it to mention %q", err, want)

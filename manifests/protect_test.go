@@ -105,7 +105,17 @@ func TestProtectPolicyOnRealAPIServer(t *testing.T) {
 	}
 	newPod("injected", injected)
 	newPod("plain", map[string]string{"team": "a"})
-	update := func(pod string, dryRun bool, change func(*corev1.Pod)) error {
+	// Each way to update a pod: the object itself and every subresource that takes a whole Pod.
+	through := map[string]func(context.Context, *corev1.Pod, metav1.UpdateOptions) (*corev1.Pod, error){
+		"pods": pods.Update, "pods/status": pods.UpdateStatus,
+		"pods/ephemeralcontainers": func(ctx context.Context, p *corev1.Pod, o metav1.UpdateOptions) (*corev1.Pod, error) {
+			return pods.UpdateEphemeralContainers(ctx, p.Name, p, o)
+		},
+		"pods/resize": func(ctx context.Context, p *corev1.Pod, o metav1.UpdateOptions) (*corev1.Pod, error) {
+			return pods.UpdateResize(ctx, p.Name, p, o)
+		},
+	}
+	updateThrough := func(resource, pod string, dryRun bool, change func(*corev1.Pod)) error {
 		got, err := pods.Get(ctx, pod, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -115,8 +125,11 @@ func TestProtectPolicyOnRealAPIServer(t *testing.T) {
 		if dryRun {
 			opts.DryRun = []string{metav1.DryRunAll}
 		}
-		_, err = pods.Update(ctx, got, opts)
+		_, err = through[resource](ctx, got, opts)
 		return err
+	}
+	update := func(pod string, dryRun bool, change func(*corev1.Pod)) error {
+		return updateThrough("pods", pod, dryRun, change)
 	}
 	del := func(keys ...string) func(*corev1.Pod) {
 		return func(p *corev1.Pod) {
@@ -163,6 +176,28 @@ func TestProtectPolicyOnRealAPIServer(t *testing.T) {
 				t.Fatalf("want Forbidden with %q, got %v", tt.want, err)
 			}
 		})
+	}
+	// A holder of pods/status repointed a pod's Vault address and removed its status annotation
+	// through the subresource, which the policy did not match. Through every subresource, the
+	// change is refused by the policy, or dropped by the API server (which keeps the object's
+	// metadata for some of them): either way the annotations stay as the webhook wrote them.
+	for resource := range through {
+		for what, change := range map[string]func(*corev1.Pod){
+			"change agent-config": set(contract.AnnotationAgentConfig, `{"version":1,"vault":{"address":"https://evil:8200"}}`),
+			"remove status":       del(contract.AnnotationStatus),
+		} {
+			t.Run(what+" through "+resource, func(t *testing.T) {
+				err := updateThrough(resource, "injected", false, change)
+				t.Logf("through %s: %v", resource, err)
+				if resource == "pods/status" && (!apierrors.IsForbidden(err) || !strings.Contains(err.Error(), refused)) {
+					t.Errorf("want Forbidden with %q, got %v", refused, err)
+				}
+				got, gerr := pods.Get(ctx, "injected", metav1.GetOptions{})
+				if gerr != nil || got.Annotations[contract.AnnotationStatus] != contract.StatusInjected || got.Annotations[contract.AnnotationAgentConfig] != `{"version":1}` {
+					t.Fatalf("annotations changed through %s: %v %v", resource, got.Annotations, gerr)
+				}
+			})
+		}
 	}
 	t.Run("kubectl annotate", func(t *testing.T) {
 		_, _, err := c.Kubectl(nil, "-n", "apps", "annotate", "pod", "injected", contract.AnnotationAgentConfig+"-")

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/vault-injector/vault-injector/agent/metrics"
+	"github.com/vault-injector/vault-injector/agent/nodump"
 	"github.com/vault-injector/vault-injector/agent/run"
 	"github.com/vault-injector/vault-injector/agent/vault"
 	"github.com/vault-injector/vault-injector/agent/writer"
@@ -83,8 +84,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ExitUsage
 	}
 	log := slog.New(slog.NewJSONHandler(stdout, nil)).With("mode", mode(*once))
-	if err := notDumpable(); err != nil {
-		log.Warn("could not make the agent non-dumpable", "err", err.Error())
+	if nodump.Err != nil {
+		log.Warn("could not make the agent non-dumpable", "err", nodump.Err.Error())
 	}
 	cfg, err := contract.Load(*file)
 	if err != nil {

@@ -46,8 +46,10 @@ func New(cfg *contract.Reload, bo contract.Backoff, log *slog.Logger, m *metrics
 	}
 	n := &Notifier{cfg: *cfg, method: "http", bo: backoff.Backoff{Min: bo.Min.Duration, Max: bo.Max.Duration},
 		log: log, m: m, pending: make(chan uint64, 1), ProcRoot: "/proc",
-		// No proxy: the URL is the pod's loopback, which an HTTP_PROXY must not intercept.
-		client: &http.Client{Timeout: httpTimeout, Transport: &http.Transport{Proxy: nil}}}
+		// No proxy: the URL is the pod's loopback, which an HTTP_PROXY must not intercept. No
+		// redirects: a Location may point anywhere, and the app was told one URL.
+		client: &http.Client{Timeout: httpTimeout, Transport: &http.Transport{Proxy: nil},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	if cfg.Signal != "" {
 		n.method = "signal"
 	}
@@ -125,6 +127,9 @@ func (n *Notifier) post(ctx context.Context) (string, error) {
 	}
 	_ = resp.Body.Close()
 	status := fmt.Sprintf("POST %s: %s", n.cfg.HTTP, resp.Status)
+	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
+		return "", errors.New(status + " (redirects are not followed: set reload-http to the endpoint itself)")
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return "", errors.New(status)
 	}

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -46,6 +47,28 @@ func TestNotifierRetriesUntilTheAppAnswers(t *testing.T) {
 	wait.For(t, 5*time.Second, "a successful notification", func() bool { return counter(t, m, "http", metrics.ReloadSuccess) == 1 })
 	if got := calls.Load(); got != 3 {
 		t.Errorf("%d POSTs, want 3 (two 503s, then 200)", got)
+	}
+}
+
+// TestNotifierNeverFollowsRedirects: a 307 from the app's endpoint made the agent POST to
+// another host and log the original URL as 200 OK. A 3xx is a failed notification.
+func TestNotifierNeverFollowsRedirects(t *testing.T) {
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere.Add(1) }))
+	defer other.Close()
+	for _, code := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, other.URL+"/steal", code)
+		}))
+		n := New(&contract.Reload{HTTP: app.URL + "/-/reload"}, fastBackoff, slog.New(slog.DiscardHandler), metrics.New())
+		detail, err := n.once(context.Background())
+		app.Close()
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprint(code)) || !strings.Contains(err.Error(), "redirects are not followed") {
+			t.Errorf("%d: detail %q, err %v; want a failure naming the status", code, detail, err)
+		}
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Errorf("the redirect target got %d requests, want 0", n)
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 // templates that fail in the pod.
 func TestTemplateFuncsMatchContract(t *testing.T) {
 	var offered []string
-	for name := range funcs(nil) {
+	for name := range funcs() {
 		offered = append(offered, name)
 	}
 	sort.Strings(offered)

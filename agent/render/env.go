@@ -28,7 +28,9 @@ func envFile(values map[string]any) ([]byte, error) {
 // ReservedEnv and ReservedEnvPrefixes are the variables the env format refuses to set: sourcing
 // `PATH='…'` or `LD_PRELOAD='…'` from a secret would break or hijack the app's shell and every
 // program it starts (search paths, the dynamic loader and libc, shell parsing and startup
-// files, prompts that the shell expands, bash's read-only variables). Names common as secret
+// files, prompts that the shell expands, bash's read-only variables), the hooks through which
+// interpreters and runtimes load code (NODE_OPTIONS, PYTHONPATH, JAVA_TOOL_OPTIONS ...), and the
+// proxy variables that would route the app's traffic elsewhere. Names common as secret
 // keys whose clobbering is harmless (USER, HOSTNAME, PWD) are not on it. The list is in
 // agent/README.md.
 var (
@@ -36,6 +38,12 @@ var (
 		"PATH", "HOME", "IFS", "ENV", "CDPATH", "SHELL", "SHELLOPTS", "BASHOPTS", "PS1", "PS2", "PS3",
 		"PS4", "PROMPT_COMMAND", "OPTIND", "OPTARG", "UID", "EUID", "PPID", "TMPDIR",
 		"GLIBC_TUNABLES", "GCONV_PATH", "LOCPATH", "NLSPATH", "HOSTALIASES", "RESOLV_HOST_CONF",
+		// Interpreter and runtime hooks: each makes the app's runtime load or run code it names.
+		"NODE_OPTIONS", "NODE_PATH", "PYTHONPATH", "PYTHONSTARTUP", "PYTHONHOME", "PYTHONINSPECT",
+		"PERL5OPT", "PERL5LIB", "PERLLIB", "PERL5DB", "RUBYOPT", "RUBYLIB",
+		"JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS", "CLASSPATH",
+		// Proxies: they would send the app's traffic, credentials included, through another host.
+		"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "FTP_PROXY",
 	}
 	ReservedEnvPrefixes = []string{"LD_", "DYLD_", "BASH_"}
 )

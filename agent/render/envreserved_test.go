@@ -14,6 +14,9 @@ func TestEnvRefusesShellVariables(t *testing.T) {
 		"path": "PATH", "Path": "PATH", "home": "HOME", "ifs": "IFS", "ld_preload": "LD_PRELOAD",
 		"ld-library-path": "LD_LIBRARY_PATH", "bash-env": "BASH_ENV", "BASH_FUNC_x%%": "BASH_FUNC_X__",
 		"ps4": "PS4", "env": "ENV", "glibc.tunables": "GLIBC_TUNABLES", "dyld_insert_libraries": "DYLD_INSERT_LIBRARIES",
+		"node-options": "NODE_OPTIONS", "pythonpath": "PYTHONPATH", "PYTHONSTARTUP": "PYTHONSTARTUP",
+		"perl5opt": "PERL5OPT", "perl5lib": "PERL5LIB", "rubyopt": "RUBYOPT", "java_tool_options": "JAVA_TOOL_OPTIONS",
+		"_java_options": "_JAVA_OPTIONS", "http_proxy": "HTTP_PROXY", "https-proxy": "HTTPS_PROXY", "no_proxy": "NO_PROXY",
 	} {
 		_, err := Format(contract.FormatEnv, map[string]any{key: "/tmp/evil", "user": "app"})
 		if err == nil || !strings.Contains(err.Error(), `key "`+key+`" becomes `+name) {

@@ -8,20 +8,35 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/vault-injector/vault-injector/agent/vault"
+	"github.com/vault-injector/vault-injector/contract"
 )
 
-// funcs is the template function map. src is nil at parse time (only the names matter then).
-func funcs(src Source) template.FuncMap {
+// funcs is the template function map with the item's secret function.
+func (it *Item) funcs(src Source) template.FuncMap {
+	f := funcs()
+	f["secret"] = func(path string, args ...string) (*vault.Secret, error) {
+		if err := refuseTokenPath(path, it.computed(path, nil)); err != nil {
+			return nil, err
+		}
+		data, err := writeArgs(args)
+		if err != nil {
+			return nil, err
+		}
+		s, err := src.Secret(path, data)
+		if err != nil && it.computed(path, args) {
+			return nil, withholdComputed(err)
+		}
+		return s, err
+	}
+	return f
+}
+
+// funcs is the template function map without a Source: the parse time set, where only the
+// names matter. Item.funcs adds the real secret function.
+func funcs() template.FuncMap {
 	return template.FuncMap{
-		"secret": func(path string, args ...string) (*vault.Secret, error) {
-			if src == nil {
-				return nil, safef("secret: no source at parse time")
-			}
-			data, err := writeArgs(args)
-			if err != nil {
-				return nil, err
-			}
-			return src.Secret(path, data)
+		"secret": func(string, ...string) (*vault.Secret, error) {
+			return nil, safef("secret: no source at parse time")
 		},
 		"toJSON":          func(v any) (string, error) { b, err := marshalJSON(plain(v), ""); return string(b), err },
 		"toJSONPretty":    func(v any) (string, error) { b, err := marshalJSON(plain(v), "  "); return string(b), err },
@@ -128,4 +143,17 @@ func (l *lazySecret) Renewable() (bool, error) {
 		return false, err
 	}
 	return s.Renewable, nil
+}
+
+// refuseTokenPath refuses, at render, a path that would give the agent's token to the app: one
+// the template computed is not named (it may hold a value).
+func refuseTokenPath(path string, computed bool) error {
+	err := contract.RefuseTokenPath(path)
+	switch {
+	case err == nil:
+		return nil
+	case computed:
+		return safef("a path computed by the template %v", err)
+	}
+	return safef("secret %q %v", path, err)
 }

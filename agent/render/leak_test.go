@@ -2,6 +2,8 @@ package render
 
 import (
 	"encoding/json"
+	"errors"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -81,5 +83,65 @@ func TestTemplateErrorsHoldNoValues(t *testing.T) {
 			t.Errorf("%s: error lacks the secret name or the position: %s", tmpl, msg)
 		}
 		t.Logf("%s\n\t-> %s", tmpl, msg)
+	}
+}
+
+// echoSource answers every request for a path other than secret/app as Vault does at its
+// worst: the error names the path, and Vault's message repeats the arguments.
+type echoSource struct{ *mapSource }
+
+func (e echoSource) Secret(path string, data map[string]any) (*vault.Secret, error) {
+	if s, err := e.mapSource.Secret(path, nil); err == nil && data == nil {
+		return s, nil
+	}
+	b, _ := json.Marshal(data)
+	if strings.HasPrefix(path, "unreachable/") {
+		return nil, &vault.Error{Op: "read", Path: path, Err: &url.Error{Op: "Get", URL: "https://vault:8200/v1/" + path, Err: errors.New("connection refused")}}
+	}
+	op := "write"
+	if data == nil {
+		op = "read"
+	}
+	return nil, &vault.Error{Op: op, Path: path, Status: 400, Errors: []string{"common name " + string(b) + " not allowed by this role"}}
+}
+
+// TestComputedRequestErrorsHoldNoValues: a template that built a Vault path or a write argument
+// from a secret value printed that value in the path of the error and in Vault's own message.
+// Such errors keep only the operation and the status; requests made of the template's own
+// constants keep their whole error.
+func TestComputedRequestErrorsHoldNoValues(t *testing.T) {
+	for _, tc := range []struct{ tmpl, want string }{
+		{`{{ with secret (printf "secret/data/%s" .Data.data.password) }}{{ .Data }}{{ end }}`, "Vault answered 400"},
+		{`{{ with secret "pki/issue/web" (printf "common_name=%s" .Data.data.password) }}{{ .Data }}{{ end }}`, "Vault answered 400"},
+		{`{{ $p := printf "pki/issue/%s" .Data.data.pin }}{{ with secret $p "ttl=1h" }}{{ end }}`, "Vault answered 400"},
+		{`{{ with pkiCert "pki/issue/web" (print "common_name=" .Data.data.map.inner) }}{{ .Cert }}{{ end }}`, "Vault answered 400"},
+		{`{{ with secret (print "unreachable/" .Data.data.password) }}{{ end }}`, "connection refused"},
+	} {
+		it, err := Compile(contract.Secret{Name: "app", Path: "secret/app", Template: tc.tmpl})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.tmpl, err)
+		}
+		_, err = it.Render(echoSource{leakSource()})
+		if err == nil {
+			t.Fatalf("%s: rendered without error", tc.tmpl)
+		}
+		msg := err.Error()
+		for _, v := range leakValues {
+			if strings.Contains(msg, v) {
+				t.Errorf("%s: error holds the secret value %q: %s", tc.tmpl, v, msg)
+			}
+		}
+		if !strings.Contains(msg, tc.want) || !strings.Contains(msg, computedPath) {
+			t.Errorf("%s: error lacks %q or the withheld path: %s", tc.tmpl, tc.want, msg)
+		}
+	}
+	// The template's own constants are not secret: that error keeps path and message.
+	it, err := Compile(contract.Secret{Name: "app", Path: "secret/app", Template: `{{ with secret "pki/issue/web" "common_name=a.example.com" }}{{ end }}`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = it.Render(echoSource{leakSource()})
+	if err == nil || !strings.Contains(err.Error(), "write pki/issue/web: Vault answered 400: common name") {
+		t.Errorf("a constant request lost its error: %v", err)
 	}
 }

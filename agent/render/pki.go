@@ -42,6 +42,9 @@ const renewalShare = 0.9
 // or returns the one issued before while it is short of its renewal point.
 func (it *Item) pkiCertFunc(src Source) func(string, ...string) (PemEncoded, error) {
 	return func(path string, args ...string) (PemEncoded, error) {
+		if err := refuseTokenPath(path, it.computed(path, nil)); err != nil {
+			return PemEncoded{}, err
+		}
 		data, err := writeArgs(args)
 		if err != nil {
 			return PemEncoded{}, err
@@ -59,6 +62,9 @@ func (it *Item) pkiCertFunc(src Source) func(string, ...string) (PemEncoded, err
 		}
 		s, err := src.Secret(path, data)
 		if err != nil {
+			if it.computed(path, args) {
+				return PemEncoded{}, withholdComputed(err)
+			}
 			return PemEncoded{}, err
 		}
 		pems, cert, err := pemsOf(s.Data)

@@ -33,7 +33,8 @@ type Source interface {
 type Item struct {
 	cfg   contract.Secret
 	tmpl  *template.Template
-	certs certCache // pkiCert's certificates, kept across renders
+	lits  map[string]bool // the template's string constants (computed.go)
+	certs certCache       // pkiCert's certificates, kept across renders
 }
 
 // Compile prepares s. Template syntax errors are reported here, with the secret name and line,
@@ -46,11 +47,17 @@ func Compile(s contract.Secret) (*Item, error) {
 		}
 		return it, nil
 	}
-	t, err := template.New(s.Name).Option(missingKey(s.Compat)).Funcs(funcs(nil)).Parse(s.Template)
+	t, err := template.New(s.Name).Option(missingKey(s.Compat)).Funcs(funcs()).Parse(s.Template)
 	if err != nil {
 		return nil, fmt.Errorf("secret %q: parsing template: %w", s.Name, err)
 	}
-	it.tmpl = t
+	if err := contract.CheckTemplateCalls(t); err != nil {
+		return nil, fmt.Errorf("secret %q: %w", s.Name, err)
+	}
+	if err := contract.CheckTemplatePaths(t); err != nil {
+		return nil, fmt.Errorf("secret %q: template: %w", s.Name, err)
+	}
+	it.tmpl, it.lits = t, literals(t)
 	return it, nil
 }
 
@@ -98,7 +105,7 @@ func (it *Item) execute(src Source) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.Funcs(funcs(src)).Funcs(it.pkiFuncs(src))
+	t.Funcs(it.funcs(src)).Funcs(it.pkiFuncs(src))
 	if f := compatFuncs(it.cfg.Compat); f != nil {
 		t.Funcs(f)
 	}

@@ -199,3 +199,34 @@ func TestParseErrorsAtCompile(t *testing.T) {
 		t.Error("compile error claims to come from Vault")
 	}
 }
+
+// TestCompileRefusesRecursion: a template that calls itself grew the agent past its memory
+// limit before text/template stopped it; the agent refuses it at start, naming the secret.
+func TestCompileRefusesRecursion(t *testing.T) {
+	_, err := Compile(contract.Secret{Name: "loop", Path: "kv/x", Template: `{{define "r"}}{{template "r" .}}{{end}}{{template "r" .}}`})
+	if err == nil || !strings.Contains(err.Error(), `secret "loop": the template calls itself ("r" calls "r")`) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestTemplateTokenPathsRefused: a template that reads auth/token/ would write the agent's own
+// token into the app's volume; a constant path is refused when the agent starts, a computed one
+// when the template asks for it, without naming it.
+func TestTemplateTokenPathsRefused(t *testing.T) {
+	_, err := Compile(contract.Secret{Name: "tok", Path: "kv/x", Template: `{{ with secret "auth/token/lookup-self" }}{{ .Data.id }}{{ end }}`})
+	if err == nil || !strings.Contains(err.Error(), `secret "tok": template: secret "auth/token/lookup-self" is under auth/token/`) {
+		t.Errorf("constant: err = %v", err)
+	}
+	it, err := Compile(contract.Secret{Name: "tok", Path: "secret/app", Template: `{{ with secret (printf "auth/%s/lookup-self" "token") }}{{ .Data.id }}{{ end }}`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := testSource()
+	_, err = it.Render(src)
+	if err == nil || !strings.Contains(err.Error(), "a path computed by the template is under auth/token/") {
+		t.Errorf("computed: err = %v", err)
+	}
+	if len(src.asked) != 0 {
+		t.Errorf("Vault was asked for %v", src.asked)
+	}
+}

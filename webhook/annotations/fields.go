@@ -92,9 +92,6 @@ var secretFields = map[string]secretField{
 		return nil
 	},
 	contract.AnnotationFilePrefix: func(s *Secret, v string) error {
-		if err := checkFileName(v); err != nil {
-			return err
-		}
 		if err := contract.ValidateFilePath(v); err != nil {
 			return err
 		}
@@ -140,23 +137,6 @@ func validateAuthPath(v string) (string, error) {
 		return "", errors.New("must be a Vault auth mount such as auth/kubernetes")
 	}
 	return "auth/" + p, nil
-}
-
-// validateVaultPath accepts logical paths such as secret/app, secret/data/app or
-// database/creds/app.
-func validateVaultPath(v string) error {
-	if v == "" {
-		return errors.New("must be a Vault path such as secret/data/app or database/creds/app")
-	}
-	if strings.HasPrefix(v, "/") || strings.HasSuffix(v, "/") || path.Clean(v) != v {
-		return errors.New("must be a clean relative Vault path such as secret/data/app: no leading or trailing '/', '//', '.' or '..'")
-	}
-	for _, r := range v {
-		if r <= ' ' || r == 0x7f || r == '?' || r == '#' || r == '%' {
-			return fmt.Errorf("must not contain %q: use a plain Vault path such as secret/data/app", r)
-		}
-	}
-	return nil
 }
 
 const minRefresh, maxRefresh = 5 * time.Second, 24 * time.Hour
@@ -248,8 +228,11 @@ func checkTemplate(v string) error {
 		return err
 	}
 	var err error
-	if _, perr := template.New("").Funcs(stubFuncs).Option("missingkey=error").Parse(v); perr != nil {
+	t, perr := template.New("").Funcs(stubFuncs).Option("missingkey=error").Parse(v)
+	if perr != nil {
 		err = fmt.Errorf("is not a valid Go template: %s", strings.TrimPrefix(perr.Error(), "template: :"))
+	} else if err = contract.CheckTemplateCalls(t); err == nil {
+		err = contract.CheckTemplatePaths(t)
 	}
 	templateVerdicts.put(v, err)
 	return err

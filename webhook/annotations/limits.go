@@ -5,7 +5,6 @@ import (
 	"sort"
 	"strings"
 	"unicode"
-	"unicode/utf8"
 
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 )
@@ -150,26 +149,4 @@ func closing(v string, quote byte) int {
 		}
 	}
 	return -1
-}
-
-// checkFileName refuses what a file name must not carry even when the path is otherwise clean:
-// names over the kernel's 255-byte limit, invalid UTF-8, control characters (NUL, newline...)
-// that break tools and logs, and bidirectional-text controls that make a name read differently
-// from what it is.
-func checkFileName(v string) error {
-	if len(v) > 255 {
-		return fmt.Errorf("file path is %d bytes long: use at most 255 bytes (UTF-8)", len(v))
-	}
-	if !utf8.ValidString(v) {
-		return fmt.Errorf("file path is not valid UTF-8: use plain characters such as letters, digits, '-', '_', '.' and '/'")
-	}
-	for _, r := range v {
-		switch {
-		case unicode.IsControl(r):
-			return fmt.Errorf("file path contains the control character %U: use letters, digits, '-', '_', '.' and '/'", r)
-		case unicode.Is(unicode.Bidi_Control, r):
-			return fmt.Errorf("file path contains the bidirectional-text control %U, which makes it display as another name: remove it", r)
-		}
-	}
-	return nil
 }

@@ -160,7 +160,7 @@ func (p *parser) parseSecret(key, name, value string) {
 		p.problem(key, value, err.Error())
 		return
 	}
-	if err := validateVaultPath(value); err != nil {
+	if err := contract.ValidateVaultPath(value); err != nil {
 		p.problem(key, value, err.Error())
 		return
 	}

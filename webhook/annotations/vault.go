@@ -2,9 +2,12 @@ package annotations
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -51,19 +54,36 @@ func ValidateServerName(v string) (string, error) {
 	return v, nil
 }
 
-// ValidateVaultAddress accepts a Vault base URL such as https://vault.example.com:8200.
+// ValidateVaultAddress accepts a Vault base URL such as https://vault.example.com:8200 and
+// returns its normal form: scheme and host in lower case, no trailing slash. Every later check
+// (IsHTTP, policies) compares that form, so HTTP:// cannot pass for something else.
 func ValidateVaultAddress(v string) (string, error) {
-	const accepted = "must be a Vault address such as https://vault.example.com:8200 (scheme, host and port only)"
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil ||
-		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return "", errors.New(accepted)
+	n, err := baseURL(v, "https", "http")
+	if err != nil {
+		return "", fmt.Errorf("must be a Vault address such as https://vault.example.com:8200 (scheme, host and port only)%s", err)
 	}
-	return strings.TrimSuffix(v, "/"), nil
+	return n, nil
 }
 
-// IsHTTP reports a plain-HTTP Vault address, which needs the webhook's --allow-http-vault.
-func IsHTTP(addr string) bool { return strings.HasPrefix(addr, "http://") }
+// baseURL parses scheme://host[:port] with one of schemes and returns it normalized. The error
+// is the detail after the caller's message ("" when the shape is wrong).
+func baseURL(v string, schemes ...string) (string, error) {
+	u, err := url.Parse(v)
+	if err != nil || !slices.Contains(schemes, u.Scheme) || u.Hostname() == "" || u.User != nil || u.Opaque != "" ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery || strings.HasSuffix(u.Host, ":") {
+		return "", errors.New("")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return "", fmt.Errorf(": port %s is not 1-65535", p)
+		}
+	}
+	return u.Scheme + "://" + strings.ToLower(u.Host), nil
+}
+
+// IsHTTP reports a plain-HTTP Vault address, which needs the webhook's --allow-http-vault. The
+// scheme is compared without case, for addresses that were not normalized.
+func IsHTTP(addr string) bool { return len(addr) >= 7 && strings.EqualFold(addr[:7], "http://") }
 
 var namespaceRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$`)
 
@@ -84,14 +104,13 @@ func ValidateAuthType(v string) (string, error) {
 	return v, nil
 }
 
-// ValidateProxyAddress accepts an HTTP, HTTPS or SOCKS5 proxy URL.
+// ValidateProxyAddress accepts an HTTP, HTTPS or SOCKS5 proxy URL and returns its normal form.
 func ValidateProxyAddress(v string) (string, error) {
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "socks5") || u.Host == "" ||
-		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return "", errors.New("must be a proxy URL such as http://proxy.example.com:3128 (http, https or socks5)")
+	n, err := baseURL(v, "http", "https", "socks5")
+	if err != nil {
+		return "", fmt.Errorf("must be a proxy URL such as http://proxy.example.com:3128 (http, https or socks5)%s", err)
 	}
-	return v, nil
+	return n, nil
 }
 
 var audienceRE = regexp.MustCompile(`^[!-+\--~]{1,256}$`) // printable ASCII without space or ','

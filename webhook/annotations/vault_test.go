@@ -28,6 +28,12 @@ func TestVaultValidators(t *testing.T) {
 		{"vault-address", "https://vault:8200/v1/secret", "scheme, host and port only"},
 		{"vault-address", "https://user:pw@vault:8200", "scheme, host and port only"},
 		{"vault-address", "ftp://vault", "Vault address"},
+		{"vault-address", "https://vault:0", "port 0 is not 1-65535"},
+		{"vault-address", "https://vault:99999", "port 99999 is not 1-65535"},
+		{"vault-address", "https://vault:", "scheme, host and port only"},
+		{"vault-address", "https://:8200", "scheme, host and port only"},
+		{"vault-address", "https://[::1]:8200", ""},
+		{"vault-address", "HTTPS://Vault.Example.com:8200", ""},
 		{"namespace", "admin", ""},
 		{"namespace", "admin/team-a/", ""},
 		{"namespace", "admin team", "Vault namespace path"},
@@ -40,6 +46,7 @@ func TestVaultValidators(t *testing.T) {
 		{"proxy-address", "socks5://10.0.0.1:1080", ""},
 		{"proxy-address", "proxy:3128", "proxy URL"},
 		{"proxy-address", "ftp://proxy", "http, https or socks5"},
+		{"proxy-address", "http://proxy:70000", "port 70000 is not 1-65535"},
 		{"token-audience", "vault", ""},
 		{"token-audience", "https://vault.example.com", ""},
 		{"token-audience", "vault,other", "no spaces or commas"},
@@ -67,5 +74,26 @@ func TestVaultOptionsParsed(t *testing.T) {
 		Namespace: "admin/team-a", AuthType: "jwt", ProxyAddress: "http://proxy:3128", TokenAudience: "https://vault.example.com"}
 	if o.Vault != want {
 		t.Errorf("got %+v\nwant %+v", o.Vault, want)
+	}
+}
+
+// TestVaultAddressNormalized: "HTTP://" passed the plain-HTTP refusal, which compared the
+// scheme with case, and the agent then logged in over plain HTTP. Addresses are stored in
+// their normal form, and IsHTTP compares without case either way.
+func TestVaultAddressNormalized(t *testing.T) {
+	for in, want := range map[string]string{
+		"HTTP://vault:8200": "http://vault:8200", "Http://Vault:8200/": "http://vault:8200",
+		"HTTPS://VAULT.example.COM:8200": "https://vault.example.com:8200", "https://[::1]:8200": "https://[::1]:8200",
+	} {
+		o, _, err := Parse(withInject("vault-address", in, "proxy-address", strings.Replace(in, "8200", "3128", 1)))
+		if err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		if o.Vault.Address != want || o.Vault.ProxyAddress != strings.Replace(want, "8200", "3128", 1) {
+			t.Errorf("%s: stored %q and proxy %q, want %q", in, o.Vault.Address, o.Vault.ProxyAddress, want)
+		}
+		if IsHTTP(in) != strings.HasPrefix(want, "http://") || IsHTTP(o.Vault.Address) != IsHTTP(in) {
+			t.Errorf("%s: IsHTTP(%q) = %v, IsHTTP(%q) = %v", in, in, IsHTTP(in), o.Vault.Address, IsHTTP(o.Vault.Address))
+		}
 	}
 }

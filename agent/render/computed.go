@@ -1,0 +1,107 @@
+package render
+
+import (
+	"errors"
+	"net/url"
+	"text/template"
+	"text/template/parse"
+
+	"github.com/vault-injector/vault-injector/agent/vault"
+)
+
+// A template may build a Vault path or a write argument from a secret value
+// ({{ secret (printf "secret/data/%s" .Data.user) }}). Vault errors name the path, and Vault's
+// own messages repeat arguments ("common name <value> not allowed by this role"), so an error of
+// a request the template computed keeps only what cannot hold a value: the operation and the
+// status. A request made of the template's own string constants is the template's text, which
+// the pod's annotations already show, and keeps its whole error.
+
+// computedPath stands in for a path the template computed.
+const computedPath = "(a path computed by the template)"
+
+// literals are the string constants of a template: every quoted string in its actions.
+func literals(t *template.Template) map[string]bool {
+	lits := map[string]bool{}
+	for _, tt := range t.Templates() {
+		if tt.Tree != nil {
+			collectLiterals(tt.Root, lits)
+		}
+	}
+	return lits
+}
+
+func collectLiterals(n parse.Node, lits map[string]bool) {
+	switch x := n.(type) {
+	case *parse.ListNode:
+		if x == nil {
+			return
+		}
+		for _, c := range x.Nodes {
+			collectLiterals(c, lits)
+		}
+	case *parse.ActionNode:
+		collectLiterals(x.Pipe, lits)
+	case *parse.PipeNode:
+		if x == nil {
+			return
+		}
+		for _, c := range x.Cmds {
+			collectLiterals(c, lits)
+		}
+	case *parse.CommandNode:
+		for _, a := range x.Args {
+			collectLiterals(a, lits)
+		}
+	case *parse.StringNode:
+		lits[x.Text] = true
+	case *parse.IfNode:
+		collectBranch(&x.BranchNode, lits)
+	case *parse.RangeNode:
+		collectBranch(&x.BranchNode, lits)
+	case *parse.WithNode:
+		collectBranch(&x.BranchNode, lits)
+	case *parse.TemplateNode:
+		collectLiterals(x.Pipe, lits)
+	}
+}
+
+func collectBranch(b *parse.BranchNode, lits map[string]bool) {
+	collectLiterals(b.Pipe, lits)
+	collectLiterals(b.List, lits)
+	collectLiterals(b.ElseList, lits)
+}
+
+// computed reports whether a request's path or arguments are not the template's own constants.
+func (it *Item) computed(path string, args []string) bool {
+	if !it.lits[path] {
+		return true
+	}
+	for _, a := range args {
+		if !it.lits[a] {
+			return true
+		}
+	}
+	return false
+}
+
+// withholdComputed strips from err what a computed request may have put in it: the path,
+// Vault's messages, and the URL of a transport error.
+func withholdComputed(err error) error {
+	var ve *vault.Error
+	if !errors.As(err, &ve) {
+		return safef("the Vault request computed by the template failed (its error is withheld: it may hold a secret value)")
+	}
+	out := &vault.Error{Op: ve.Op, Path: computedPath, Status: ve.Status}
+	if len(ve.Errors) > 0 {
+		out.Errors = []string{"Vault's message withheld: the request was computed from template data"}
+	}
+	if ve.Err != nil {
+		var ue *url.Error
+		if errors.As(ve.Err, &ue) {
+			out.Err = ue.Err // the transport's reason, without the URL that holds the path
+		} else {
+			out.Err = safef("request failed (reason withheld: it may hold a secret value)")
+		}
+	}
+	return out
+}

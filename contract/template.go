@@ -1,0 +1,96 @@
+package contract
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"text/template"
+	"text/template/parse"
+)
+
+// CheckTemplateCalls refuses a template that calls itself, directly or through other
+// {{define}}d templates. text/template only stops such a template at 100000 nested calls, and a
+// recursive template once took the agent to 102 MiB before that, so under its memory limit it
+// was killed in a loop without a message. The webhook checks at admission and the agent when it
+// compiles, with this one function.
+func CheckTemplateCalls(t *template.Template) error {
+	calls := map[string][]string{}
+	for _, tt := range t.Templates() {
+		if tt.Tree != nil {
+			calls[tt.Name()] = templateCalls(tt.Root, nil)
+		}
+	}
+	const (
+		unseen = iota
+		active
+		done
+	)
+	state := map[string]int{}
+	var path []string
+	var visit func(name string) error
+	visit = func(name string) error {
+		switch state[name] {
+		case active:
+			i := len(path) - 1
+			for path[i] != name {
+				i--
+			}
+			return fmt.Errorf("the template calls itself (%s): recursion is refused, write the repeated part out or use range",
+				quoteChain(append(path[i:], name)))
+		case done:
+			return nil
+		}
+		state[name] = active
+		path = append(path, name)
+		for _, c := range calls[name] {
+			if err := visit(c); err != nil {
+				return err
+			}
+		}
+		path = path[:len(path)-1]
+		state[name] = done
+		return nil
+	}
+	// The main template first, then the others by name: one template gives one message.
+	names := make([]string, 0, len(calls))
+	for n := range calls {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range append([]string{t.Name()}, names...) {
+		if err := visit(n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func quoteChain(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = fmt.Sprintf("%q", n)
+	}
+	return strings.Join(q, " calls ")
+}
+
+// templateCalls appends the names of the templates that n invokes with {{template}} (and
+// {{block}}, which parses to one).
+func templateCalls(n parse.Node, out []string) []string {
+	switch x := n.(type) {
+	case *parse.ListNode:
+		if x != nil {
+			for _, c := range x.Nodes {
+				out = templateCalls(c, out)
+			}
+		}
+	case *parse.TemplateNode:
+		out = append(out, x.Name)
+	case *parse.IfNode:
+		out = templateCalls(x.List, templateCalls(x.ElseList, out))
+	case *parse.RangeNode:
+		out = templateCalls(x.List, templateCalls(x.ElseList, out))
+	case *parse.WithNode:
+		out = templateCalls(x.List, templateCalls(x.ElseList, out))
+	}
+	return out
+}
