@@ -16,8 +16,8 @@ import (
 	"github.com/vault-injector/vault-injector/agent/metrics"
 	"github.com/vault-injector/vault-injector/agent/run"
 	"github.com/vault-injector/vault-injector/agent/vault"
-	"github.com/vault-injector/vault-injector/agent/writer"
 	"github.com/vault-injector/vault-injector/contract"
+	"github.com/vault-injector/vault-injector/internal/atomicdir"
 )
 
 // Exit codes.
@@ -139,7 +139,8 @@ func fail(stderr io.Writer, err error) int {
 	return ExitFail
 }
 
-// cmdReady is the startup probe: exit 0 only once a complete set of files is published.
+// cmdReady is the startup probe: exit 0 only once a complete set of files is published. The
+// marker is atomicdir's ..data link: it appears with the first complete set and stays.
 func cmdReady(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ready", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -153,7 +154,7 @@ func cmdReady(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "not ready:", err)
 		return ExitFail
 	}
-	if err := writer.Ready(cfg.SecretsDir); err != nil {
+	if err := atomicdir.Ready(cfg.SecretsDir); err != nil {
 		fmt.Fprintln(stderr, "not ready:", err)
 		return ExitFail
 	}

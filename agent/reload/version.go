@@ -8,15 +8,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vault-injector/vault-injector/agent/writer"
 	"github.com/vault-injector/vault-injector/contract"
+	"github.com/vault-injector/vault-injector/internal/atomicdir"
 )
 
 // VersionFile is the file written into generation gen: one line, the counter and the UTC time,
 // e.g. "7 2026-11-28T21:30:00.123456789Z". Readable by everyone: it says when, never what.
-func VersionFile(gen uint64, at time.Time) writer.File {
+func VersionFile(gen uint64, at time.Time) atomicdir.File {
 	line := strconv.FormatUint(gen, 10) + " " + at.UTC().Format(time.RFC3339Nano) + "\n"
-	return writer.File{Path: contract.VersionFile, Data: []byte(line), Mode: 0o444}
+	return atomicdir.File{Path: contract.VersionFile, Data: []byte(line), Mode: 0o444}
 }
 
 // LastGeneration reads the counter of the generation published in dir (0 if none), so an agent

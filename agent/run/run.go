@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/vault-injector/vault-injector/agent/backoff"
@@ -16,7 +17,6 @@ import (
 	"github.com/vault-injector/vault-injector/agent/reload"
 	"github.com/vault-injector/vault-injector/agent/render"
 	"github.com/vault-injector/vault-injector/agent/vault"
-	"github.com/vault-injector/vault-injector/agent/writer"
 	"github.com/vault-injector/vault-injector/contract"
 )
 
@@ -42,7 +42,6 @@ type Runner struct {
 	log   *slog.Logger
 	once  bool
 	items []*render.Item
-	w     *writer.Writer
 	bo    backoff.Backoff
 
 	cache    map[string]*entry
@@ -70,12 +69,12 @@ func New(o Options) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := writer.New(o.Config.SecretsDir)
-	if err != nil {
-		return nil, err
+	// Created now, so a bad secrets dir fails at startup rather than at the first render.
+	if err := os.MkdirAll(o.Config.SecretsDir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating secrets dir %s: %w", o.Config.SecretsDir, err)
 	}
 	return &Runner{
-		cfg: o.Config, vc: o.Vault, m: o.Metrics, log: o.Log, once: o.Once, items: items, w: w,
+		cfg: o.Config, vc: o.Vault, m: o.Metrics, log: o.Log, once: o.Once, items: items,
 		bo:    backoff.Backoff{Min: o.Config.Backoff.Min.Duration, Max: o.Config.Backoff.Max.Duration},
 		cache: map[string]*entry{}, expired: make(chan expiry, 16), lastGood: map[string][]byte{},
 		started:  time.Now(),
