@@ -108,7 +108,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		log.Info("metrics endpoint listening", "addr", addr)
 	}
-	r, err := run.New(run.Options{Config: cfg, Vault: vc, Metrics: m, Log: log, Once: *once})
+	r, err := run.New(run.Options{Config: cfg, Vault: vc, Login: vault.NewMethod(vc, cfg.Auth), Metrics: m, Log: log, Once: *once})
 	if err != nil {
 		return fail(stderr, err)
 	}

@@ -57,7 +57,7 @@ func newRunner(t *testing.T, h *harness, once bool) *Runner {
 	if h.m == nil {
 		h.m = metrics.New()
 	}
-	r, err := New(Options{Config: h.cfg, Vault: h.f, Metrics: h.m, Log: slog.New(slog.DiscardHandler), Once: once})
+	r, err := New(Options{Config: h.cfg, Vault: h.f, Login: h.f, Metrics: h.m, Log: slog.New(slog.DiscardHandler), Once: once})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +239,7 @@ func TestSidecarStopsBeforeFirstRender(t *testing.T) {
 func TestBrokenTemplateFailsAtStart(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Secrets[1].Template = "{{ with secret \"x\" }}"
-	_, err := New(Options{Config: cfg, Vault: fake.New(), Metrics: metrics.New(), Log: slog.New(slog.DiscardHandler)})
+	_, err := New(Options{Config: cfg, Vault: fake.New(), Login: fake.New(), Metrics: metrics.New(), Log: slog.New(slog.DiscardHandler)})
 	if err == nil || !strings.Contains(err.Error(), `secret "app"`) {
 		t.Fatalf("err = %v", err)
 	}
@@ -274,8 +274,30 @@ func TestNewCreatesSecretsDir(t *testing.T) {
 	h.cfg.SecretsDir = filepath.Join(h.cfg.HandoverFile, "under-a-file")
 	_ = os.MkdirAll(filepath.Dir(h.cfg.HandoverFile), 0o700)
 	_ = os.WriteFile(h.cfg.HandoverFile, nil, 0o600)
-	if _, err := New(Options{Config: h.cfg, Vault: h.f, Metrics: metrics.New(), Log: slog.New(slog.DiscardHandler)}); err == nil ||
+	if _, err := New(Options{Config: h.cfg, Vault: h.f, Login: h.f, Metrics: metrics.New(), Log: slog.New(slog.DiscardHandler)}); err == nil ||
 		!strings.Contains(err.Error(), "creating secrets dir") {
 		t.Errorf("a secrets dir that cannot be made: %v", err)
+	}
+}
+
+// A new token replacing a lost one makes every secret be fetched again, static ones included:
+// leases die with the token that created them, and nothing else would re-read a static secret
+// before the next refresh (an hour here).
+func TestNewTokenFetchesEverythingAgain(t *testing.T) {
+	h := &harness{cfg: testConfig(t), f: testVault()}
+	startSidecar(t, h)
+	wait.For(t, 5*time.Second, "first render", fileIs(h.cfg, "db/password", "pw1"))
+	h.f.Put("secret/app", 2, map[string]any{"data": map[string]any{"k": "v2"}}, 0)
+	h.f.Put("database/creds/app", 0, map[string]any{"password": "pw2"}, 60)
+	time.Sleep(2 * fake.TokenTTL) // renewals go on, and change nothing
+	if h.f.Reads("secret/app") != 1 || value(t, h.m.Logins) != 1 {
+		t.Fatalf("%d reads, %v logins before the token was lost", h.f.Reads("secret/app"), value(t, h.m.Logins))
+	}
+	h.f.ExpireToken()
+	wait.For(t, 5*time.Second, "re-login", func() bool { return value(t, h.m.Logins) == 2 })
+	wait.For(t, 5*time.Second, "static secret fetched again", fileIs(h.cfg, "app.json", "{\n  \"k\": \"v2\"\n}\n"))
+	wait.For(t, 5*time.Second, "leased secret fetched again", fileIs(h.cfg, "db/password", "pw2"))
+	if got := value(t, h.m.Renewals.WithLabelValues("token")); got < 1 {
+		t.Errorf("renewals_total{kind=token} = %v, want the renewals counted", got)
 	}
 }
