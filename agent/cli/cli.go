@@ -96,7 +96,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	m := metrics.New()
 	m.SetBuildInfo(version())
-	vc.SetObserver(m.Operate)
+	vc.SetObserver(m.Vault)
 	if cfg.MetricsPort > 0 && !*once {
 		serve := m.Serve
 		if cfg.MetricsListen == contract.MetricsListenPod {

@@ -88,7 +88,7 @@ func newSession(o Options) *vault.Session {
 		Events: vault.SessionEvents{
 			LoggedIn: m.Logins.Inc, LoginFailed: m.LoginFailures.Inc,
 			Renewed: m.Renewals.WithLabelValues("token").Inc,
-			Expires: func(id string, at time.Time) { m.Expiry("token", id, at) },
+			Expires: func(id string, at time.Time) { m.Vault.Expiry("token", id, at) },
 		},
 	})
 }
