@@ -1,8 +1,10 @@
-// Command bench measures the agent against a real Vault dev server: the stripped static binary
-// size, the time from process start (and from login) to the first complete render, and the
-// peak and steady resident memory, for 1, 10 and 100 secrets.
+// Command agentbench measures the agent against a real Vault dev server: the stripped static
+// binary size, the time from process start (and from login) to the first complete render, and
+// the peak and steady resident memory, for 1, 10 and 100 secrets. It lives with the test
+// helpers it imports (test/vaultserver), outside the agent's tree. Run from the repository root
+// (it builds ./agent):
 //
-//	VI_CACHE=$HOME/.cache/vault-injector go run ./agent/bench
+//	VI_CACHE=$HOME/.cache/vault-injector go run ./test/agentbench
 package main
 
 import (
