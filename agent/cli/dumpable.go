@@ -2,11 +2,9 @@ package cli
 
 import "syscall"
 
-// Values of prctl(2) options (linux/prctl.h); the syscall package has no names for them.
-const (
-	prGetDumpable = 3
-	prSetDumpable = 4
-)
+// prSetDumpable is prctl(2)'s PR_SET_DUMPABLE (linux/prctl.h); the syscall package has no
+// name for it.
+const prSetDumpable = 4
 
 // notDumpable makes the kernel treat the agent as non-dumpable: its /proc/<pid> entries (root,
 // environ, fds, mem) then need CAP_SYS_PTRACE, so an app that shares the pod's process
@@ -17,12 +15,4 @@ func notDumpable() error {
 		return errno
 	}
 	return nil
-}
-
-func dumpable() (bool, error) {
-	r, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prGetDumpable, 0, 0)
-	if errno != 0 {
-		return false, errno
-	}
-	return r != 0, nil
 }

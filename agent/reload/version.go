@@ -1,7 +1,6 @@
 package reload
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -31,18 +30,4 @@ func LastGeneration(dir string) uint64 {
 		return 0
 	}
 	return n
-}
-
-// ParseVersion splits a version file's content into the counter and the time.
-func ParseVersion(b []byte) (uint64, time.Time, error) {
-	f := strings.Fields(string(b))
-	if len(f) != 2 {
-		return 0, time.Time{}, fmt.Errorf("version file %q: want \"<generation> <time>\"", b)
-	}
-	n, err := strconv.ParseUint(f[0], 10, 64)
-	if err != nil {
-		return 0, time.Time{}, fmt.Errorf("version file generation: %w", err)
-	}
-	t, err := time.Parse(time.RFC3339Nano, f[1])
-	return n, t, err
 }
