@@ -234,8 +234,7 @@ func (r *Runner) loop(ctx context.Context) error {
 		case <-ctx.Done():
 			r.session.Revoke()
 			return nil
-		case <-r.session.Lost():
-			// Logged by the session; the attempt below logs in again.
+		case <-r.session.Lost(): //nolint:errcheck // the session logged why; the attempt below logs in again
 		case ex := <-r.expired:
 			r.markExpired(ex)
 		case <-refresh.C:

@@ -231,7 +231,9 @@ func TestSessionRevoke(t *testing.T) {
 
 	ensure(t, s, true) // a new token: what the revoked one fetched is gone with it
 	h.f.FailRenewal(&vault.Error{Op: "renew-self", Path: "auth/token/renew-self", Status: 403})
-	<-s.Lost()
+	if err := <-s.Lost(); !strings.Contains(err.Error(), "Vault refused the renewal") {
+		t.Fatalf("lost with %v", err)
+	}
 	h.f.HangRevoke()
 	start := time.Now()
 	s.Revoke()
