@@ -30,10 +30,9 @@ var _ Conn = (*APIClient)(nil)
 
 // New builds a client from the agent config: cfg.Vault, cfg.Backoff (lease renewal retries;
 // zero means the contract defaults) and the response size limit; logging in is a Method's job
-// (NewMethod). Empty Vault fields
-// fall back to the VAULT_* environment (address, CA, client cert, namespace, ...), as every
-// Vault client does. A VAULT_TOKEN in the environment is ignored: the agent only uses tokens it
-// logged in for (or was handed over).
+// (NewMethod). Empty Vault fields fall back to the VAULT_* environment (address, CA, client
+// cert, namespace, ...), as every Vault client does. A VAULT_TOKEN in the environment is
+// ignored: the agent only uses tokens it logged in for (or was handed over).
 func New(cfg *contract.Config) (*APIClient, error) {
 	v := cfg.Vault
 	ac := api.DefaultConfig()
