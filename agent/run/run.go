@@ -24,7 +24,8 @@ import (
 // Options are the runner's inputs. Config must be valid (contract.Config.Validate).
 type Options struct {
 	Config *contract.Config
-	// Vault is read with, and holds the token Login gets (vault.NewMethod from Config.Auth).
+	// Vault serves the reads, with the token the runner's session gets from the handover file
+	// or through Login (vault.NewMethod of Config.Auth).
 	Vault   vault.Conn
 	Login   vault.Method
 	Metrics *metrics.Metrics
