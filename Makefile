@@ -55,7 +55,7 @@ fuzz: ## each fuzz target for a bounded time
 
 bench: tools ## Go benchmarks of the webhook and the agent
 	go test -run '^$$' -bench . -benchmem -count 1 ./webhook/...
-	go run ./agent/bench
+	go run ./test/agentbench
 
 lint: ## gofmt, go vet, golangci-lint (config: .golangci.yml)
 	test/tools/install.sh lint

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/vault-injector/vault-injector/internal/atomicdir"
 )
 
 // Files written by WriteDevCerts.
@@ -66,33 +68,9 @@ func WriteDevCerts(dir string, hosts ...string) (*DevCerts, error) {
 		{out.CAFile, ca.CertPEM, 0o644},
 		{out.CertFile, leaf.CertPEM, 0o644},
 	} {
-		if err := writeFileAtomic(f.path, f.data, f.mode); err != nil {
+		if err := atomicdir.WriteFile(f.path, f.data, f.mode); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
-}
-
-// writeFileAtomic writes through a temporary file and a rename, so no reader sees half a file.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	defer func() { _ = os.Remove(tmp.Name()) }() // no-op after the rename
-	if _, err := tmp.Write(data); err != nil {
-		_ = tmp.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		_ = tmp.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
 }

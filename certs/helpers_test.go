@@ -2,6 +2,7 @@ package certs
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -157,4 +158,14 @@ func testOptions(ns, dir string, log logr.Logger) Options {
 		CertDir:           dir,
 		Log:               log,
 	}
+}
+
+// decodeState parses Secret data strictly: any unusable entry is an error naming the key and
+// the problem.
+func decodeState(d map[string][]byte) (*state, error) {
+	s, problems := salvageState(d)
+	if len(problems) > 0 {
+		return nil, errors.New(strings.Join(problems, "; "))
+	}
+	return s, nil
 }

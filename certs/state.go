@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"slices"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -62,16 +61,6 @@ func (s *state) data() map[string][]byte {
 		d[KeyNextCACert], d[KeyNextCAKey] = s.NextCA.CertPEM, s.NextCA.KeyPEM
 	}
 	return d
-}
-
-// decodeState parses Secret data strictly: any unusable entry is an error naming the key and
-// the problem.
-func decodeState(d map[string][]byte) (*state, error) {
-	s, problems := salvageState(d)
-	if len(problems) > 0 {
-		return nil, errors.New(strings.Join(problems, "; "))
-	}
-	return s, nil
 }
 
 // salvageState parses Secret data and keeps every usable part, so a partial corruption (a

@@ -80,27 +80,9 @@ func (m *Manager) published(s *state) time.Time {
 // syncSecret reads the Secret, replaces it when unusable and renews what is due. It returns
 // nil (and no error) when another replica changed the Secret first.
 func (m *Manager) syncSecret(ctx context.Context) (*state, error) {
-	secrets := m.clients.Secrets.Secrets(m.opts.Namespace)
-	sec, err := secrets.Get(ctx, m.opts.SecretName, metav1.GetOptions{})
-	var cur *state
-	var repair []string
-	switch {
-	case apierrors.IsNotFound(err):
-		sec = nil
-	case err != nil:
-		return nil, fmt.Errorf("reading TLS Secret %s/%s: %w", m.opts.Namespace, m.opts.SecretName, err)
-	default:
-		if sec.Labels[managedByLabel] != managedByValue {
-			return nil, fmt.Errorf("TLS Secret %s/%s was not created by vault-injector (it lacks the label %s=%s), so it is not overwritten: "+
-				"delete it and the webhook creates its own, set --tls-secret to another name, or add that label to hand it over",
-				m.opts.Namespace, m.opts.SecretName, managedByLabel, managedByValue)
-		}
-		var problems []string
-		if cur, problems = salvageState(sec.Data); len(problems) > 0 {
-			m.log.Info("Repairing TLS Secret: some entries cannot be used", "reason", strings.Join(problems, "; "),
-				"caKept", cur.CA != nil)
-		}
-		repair = problems
+	sec, cur, repair, err := m.readSecret(ctx)
+	if err != nil {
+		return nil, err
 	}
 	next, why, err := m.pol.step(m.opts.Now(), cur, m.published(cur))
 	if err != nil {
@@ -112,6 +94,43 @@ func (m *Manager) syncSecret(ctx context.Context) (*state, error) {
 	if why == nil {
 		return cur, nil
 	}
+	if written, err := m.writeSecret(ctx, sec, next); err != nil || !written {
+		return nil, err
+	}
+	m.log.Info("TLS Secret updated", "reasons", strings.Join(why, "; "),
+		"caNotAfter", next.CA.Cert.NotAfter, "leafNotAfter", next.Leaf.Cert.NotAfter,
+		"rolloverInProgress", next.NextCA != nil)
+	return next, nil
+}
+
+// readSecret reads the Secret (nil when there is none) and what of it can be used: cur (nil
+// without a Secret) and the problems of the entries that cannot, which make it be rewritten.
+// A Secret vault-injector did not create is an error: it is never overwritten.
+func (m *Manager) readSecret(ctx context.Context) (*corev1.Secret, *state, []string, error) {
+	sec, err := m.clients.Secrets.Secrets(m.opts.Namespace).Get(ctx, m.opts.SecretName, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, nil, nil, nil
+	case err != nil:
+		return nil, nil, nil, fmt.Errorf("reading TLS Secret %s/%s: %w", m.opts.Namespace, m.opts.SecretName, err)
+	}
+	if sec.Labels[managedByLabel] != managedByValue {
+		return nil, nil, nil, fmt.Errorf("TLS Secret %s/%s was not created by vault-injector (it lacks the label %s=%s), so it is not overwritten: "+
+			"delete it and the webhook creates its own, set --tls-secret to another name, or add that label to hand it over",
+			m.opts.Namespace, m.opts.SecretName, managedByLabel, managedByValue)
+	}
+	cur, problems := salvageState(sec.Data)
+	if len(problems) > 0 {
+		m.log.Info("Repairing TLS Secret: some entries cannot be used", "reason", strings.Join(problems, "; "),
+			"caKept", cur.CA != nil)
+	}
+	return sec, cur, problems, nil
+}
+
+// writeSecret creates the Secret (sec nil) or replaces sec's data with next. written is false
+// without an error when another replica wrote it first.
+func (m *Manager) writeSecret(ctx context.Context, sec *corev1.Secret, next *state) (written bool, err error) {
+	secrets := m.clients.Secrets.Secrets(m.opts.Namespace)
 	if sec == nil {
 		_, err = secrets.Create(ctx, &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{
@@ -130,18 +149,15 @@ func (m *Manager) syncSecret(ctx context.Context) (*state, error) {
 	switch {
 	case apierrors.IsAlreadyExists(err) || apierrors.IsConflict(err):
 		m.log.V(1).Info("Another replica wrote the TLS Secret first; using its certificates")
-		return nil, nil
+		return false, nil
 	case apierrors.IsInvalid(err) && sec != nil:
 		// Most likely a Secret of another type: the type is immutable.
-		return nil, fmt.Errorf("TLS Secret %s/%s (type %q) cannot be rewritten; delete it and it is recreated: %w",
+		return false, fmt.Errorf("TLS Secret %s/%s (type %q) cannot be rewritten; delete it and it is recreated: %w",
 			m.opts.Namespace, m.opts.SecretName, sec.Type, err)
 	case err != nil:
-		return nil, fmt.Errorf("writing TLS Secret %s/%s: %w", m.opts.Namespace, m.opts.SecretName, err)
+		return false, fmt.Errorf("writing TLS Secret %s/%s: %w", m.opts.Namespace, m.opts.SecretName, err)
 	}
-	m.log.Info("TLS Secret updated", "reasons", strings.Join(why, "; "),
-		"caNotAfter", next.CA.Cert.NotAfter, "leafNotAfter", next.Leaf.Cert.NotAfter,
-		"rolloverInProgress", next.NextCA != nil)
-	return next, nil
+	return true, nil
 }
 
 // syncCABundle sets the bundle on every webhook of the configuration. Update carries the

@@ -17,8 +17,8 @@ import (
 	"github.com/vault-injector/vault-injector/agent/nodump"
 	"github.com/vault-injector/vault-injector/agent/run"
 	"github.com/vault-injector/vault-injector/agent/vault"
-	"github.com/vault-injector/vault-injector/agent/writer"
 	"github.com/vault-injector/vault-injector/contract"
+	"github.com/vault-injector/vault-injector/internal/atomicdir"
 )
 
 // Exit codes.
@@ -97,7 +97,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	m := metrics.New()
 	m.SetBuildInfo(version())
-	vc.SetObserver(m.Operate)
+	vc.SetObserver(m.Vault)
 	if cfg.MetricsPort > 0 && !*once {
 		serve := m.Serve
 		if cfg.MetricsListen == contract.MetricsListenPod {
@@ -109,7 +109,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		log.Info("metrics endpoint listening", "addr", addr)
 	}
-	r, err := run.New(run.Options{Config: cfg, Vault: vc, Metrics: m, Log: log, Once: *once})
+	r, err := run.New(run.Options{Config: cfg, Vault: vc, Login: vault.NewMethod(vc, cfg.Auth), Metrics: m, Log: log, Once: *once})
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -140,7 +140,8 @@ func fail(stderr io.Writer, err error) int {
 	return ExitFail
 }
 
-// cmdReady is the startup probe: exit 0 only once a complete set of files is published.
+// cmdReady is the startup probe: exit 0 only once a complete set of files is published. The
+// marker is atomicdir's ..data link: it appears with the first complete set and stays.
 func cmdReady(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ready", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -154,7 +155,7 @@ func cmdReady(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "not ready:", err)
 		return ExitFail
 	}
-	if err := writer.Ready(cfg.SecretsDir); err != nil {
+	if err := atomicdir.Ready(cfg.SecretsDir); err != nil {
 		fmt.Fprintln(stderr, "not ready:", err)
 		return ExitFail
 	}

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vault-injector/vault-injector/agent/writer"
 	"github.com/vault-injector/vault-injector/contract"
+	"github.com/vault-injector/vault-injector/internal/atomicdir"
 	"github.com/vault-injector/vault-injector/test/freeport"
 	"github.com/vault-injector/vault-injector/test/wait"
 )
@@ -26,7 +26,7 @@ func TestVaultOutageKeepsLastGoodFiles(t *testing.T) {
 	sc := e.startSidecar(cfg)
 	file := filepath.Join(cfg.SecretsDir, "app")
 	wait.For(t, 10*time.Second, "first render", fileIs(file, "before"))
-	gen, _ := os.Readlink(filepath.Join(cfg.SecretsDir, writer.DataDir))
+	gen, _ := os.Readlink(filepath.Join(cfg.SecretsDir, atomicdir.DataDir))
 
 	if err := e.vs.Stop(); err != nil {
 		t.Fatal(err)
@@ -37,10 +37,10 @@ func TestVaultOutageKeepsLastGoodFiles(t *testing.T) {
 	if got := readFile(t, file); got != "before" {
 		t.Fatalf("file changed to %q while Vault was down", got)
 	}
-	if err := writer.Ready(cfg.SecretsDir); err != nil {
+	if err := atomicdir.Ready(cfg.SecretsDir); err != nil {
 		t.Fatalf("not ready any more during the outage: %v", err)
 	}
-	if now, _ := os.Readlink(filepath.Join(cfg.SecretsDir, writer.DataDir)); now != gen {
+	if now, _ := os.Readlink(filepath.Join(cfg.SecretsDir, atomicdir.DataDir)); now != gen {
 		t.Fatal("a new generation was published during the outage")
 	}
 

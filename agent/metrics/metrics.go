@@ -1,5 +1,7 @@
-// Package metrics holds the agent's Prometheus metrics and its localhost-only HTTP endpoint
-// (/healthz, /metrics). Labels carry secret names, never paths' contents or values.
+// Package metrics holds the agent's Prometheus metrics (renders, logins, renewals, file
+// generations and reload notifications here; Vault requests and expiries in VaultMetrics) and
+// its HTTP endpoint (/healthz, /metrics), on the loopback address unless asked for the pod's.
+// Labels carry secret names, operations and results, never paths' contents or values.
 package metrics
 
 import (
@@ -9,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -20,6 +23,12 @@ import (
 
 const ns = "vault_injector_agent"
 
+// Reload results (label "result" of reloads_total).
+const (
+	ReloadSuccess = "success"
+	ReloadFailure = "failure"
+)
+
 // Metrics are the agent's counters. A fresh registry per instance keeps tests independent.
 type Metrics struct {
 	Registry      *prometheus.Registry
@@ -30,8 +39,10 @@ type Metrics struct {
 	LoginFailures prometheus.Counter
 	Renewals      *prometheus.CounterVec // by kind: token, lease
 	FileWrites    prometheus.Counter     // new file generations published
-	*Operate                             // issue 13: reloads, Vault requests, expiries
+	Reloads       *prometheus.CounterVec // by method (file, http, signal) and result
+	Vault         *VaultMetrics
 
+	build *prometheus.GaugeVec
 	ready atomic.Bool
 }
 
@@ -53,13 +64,22 @@ func New() *Metrics {
 			Help: "Successful renewals of the agent's token or of a secret's lease."}, []string{"kind"}),
 		FileWrites: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "file_writes_total",
 			Help: "File sets published (only when some content changed)."}),
+		Reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "reloads_total",
+			Help: "Notifications of a new generation of files, by method (file, http, signal) and result."}, []string{"method", "result"}),
+		Vault: newVaultMetrics(),
+		build: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "build_info",
+			Help: "Always 1; the labels say which agent runs."}, []string{"version", "goversion"}),
 	}
-	var more []prometheus.Collector
-	m.Operate, more = newOperate()
-	m.Registry.MustRegister(more...)
+	m.Registry.MustRegister(m.Vault.collectors()...)
 	m.Registry.MustRegister(m.Renders, m.Failures, m.LastSuccess, m.Logins, m.LoginFailures, m.Renewals,
-		m.FileWrites, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		m.FileWrites, m.Reloads, m.build, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// SetBuildInfo publishes the agent's version in build_info.
+func (m *Metrics) SetBuildInfo(version string) {
+	m.build.Reset()
+	m.build.WithLabelValues(version, runtime.Version()).Set(1)
 }
 
 // SetReady marks the first complete render; /healthz answers 503 until then.
@@ -83,6 +103,12 @@ func (m *Metrics) Handler() http.Handler {
 // network namespace, not for the cluster) until ctx ends. It returns the bound address.
 func (m *Metrics) Serve(ctx context.Context, port int, log *slog.Logger) (string, error) {
 	return m.serve(ctx, "127.0.0.1", port, log)
+}
+
+// ServePod is Serve on every address of the pod (--agent-metrics=pod), so Prometheus can
+// scrape the pod IP. Same endpoints: health and counters, never a value.
+func (m *Metrics) ServePod(ctx context.Context, port int, log *slog.Logger) (string, error) {
+	return m.serve(ctx, "", port, log)
 }
 
 func (m *Metrics) serve(ctx context.Context, host string, port int, log *slog.Logger) (string, error) {

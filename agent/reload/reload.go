@@ -1,5 +1,6 @@
-// Package reload tells the app that the agent published a new generation of its files: a POST
-// to a URL on the pod's loopback, or a signal to a process of the shared process namespace.
+// Package reload is how the app learns of a new generation of the agent's files: the version
+// file each generation carries (its counter and time), and a notification, a POST to a URL on
+// the pod's loopback or a signal to a process of the shared process namespace.
 // Notifications are coalesced (a generation published while one is being delivered is covered
 // by one more delivery, not one per generation) and retried with the agent's backoff.
 package reload

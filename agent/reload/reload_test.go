@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -209,9 +210,9 @@ func TestVersionFile(t *testing.T) {
 	if f.Path != contract.VersionFile || f.Mode != 0o444 || string(f.Data) != "7 2026-11-28T21:30:00.000000005Z\n" {
 		t.Fatalf("version file %q %o %q", f.Path, f.Mode, f.Data)
 	}
-	n, got, err := ParseVersion(f.Data)
+	n, got, err := parseVersion(f.Data)
 	if err != nil || n != 7 || !got.Equal(at) {
-		t.Fatalf("ParseVersion = %d, %v, %v", n, got, err)
+		t.Fatalf("parseVersion = %d, %v, %v", n, got, err)
 	}
 	dir := t.TempDir()
 	if LastGeneration(dir) != 0 {
@@ -223,4 +224,18 @@ func TestVersionFile(t *testing.T) {
 	if g := LastGeneration(dir); g != 7 {
 		t.Fatalf("LastGeneration = %d, want 7", g)
 	}
+}
+
+// parseVersion splits a version file's content into the counter and the time, strictly.
+func parseVersion(b []byte) (uint64, time.Time, error) {
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, time.Time{}, fmt.Errorf("version file %q: want \"<generation> <time>\"", b)
+	}
+	n, err := strconv.ParseUint(f[0], 10, 64)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("version file generation: %w", err)
+	}
+	t, err := time.Parse(time.RFC3339Nano, f[1])
+	return n, t, err
 }

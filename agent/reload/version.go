@@ -1,22 +1,21 @@
 package reload
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/vault-injector/vault-injector/agent/writer"
 	"github.com/vault-injector/vault-injector/contract"
+	"github.com/vault-injector/vault-injector/internal/atomicdir"
 )
 
 // VersionFile is the file written into generation gen: one line, the counter and the UTC time,
 // e.g. "7 2026-11-28T21:30:00.123456789Z". Readable by everyone: it says when, never what.
-func VersionFile(gen uint64, at time.Time) writer.File {
+func VersionFile(gen uint64, at time.Time) atomicdir.File {
 	line := strconv.FormatUint(gen, 10) + " " + at.UTC().Format(time.RFC3339Nano) + "\n"
-	return writer.File{Path: contract.VersionFile, Data: []byte(line), Mode: 0o444}
+	return atomicdir.File{Path: contract.VersionFile, Data: []byte(line), Mode: 0o444}
 }
 
 // LastGeneration reads the counter of the generation published in dir (0 if none), so an agent
@@ -31,18 +30,4 @@ func LastGeneration(dir string) uint64 {
 		return 0
 	}
 	return n
-}
-
-// ParseVersion splits a version file's content into the counter and the time.
-func ParseVersion(b []byte) (uint64, time.Time, error) {
-	f := strings.Fields(string(b))
-	if len(f) != 2 {
-		return 0, time.Time{}, fmt.Errorf("version file %q: want \"<generation> <time>\"", b)
-	}
-	n, err := strconv.ParseUint(f[0], 10, 64)
-	if err != nil {
-		return 0, time.Time{}, fmt.Errorf("version file generation: %w", err)
-	}
-	t, err := time.Parse(time.RFC3339Nano, f[1])
-	return n, t, err
 }

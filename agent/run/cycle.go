@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/vault-injector/vault-injector/agent/vault"
-	"github.com/vault-injector/vault-injector/agent/writer"
+	"github.com/vault-injector/vault-injector/internal/atomicdir"
 )
 
 // entry is a fetched secret, reused across renders until it goes stale: static secrets at
@@ -33,7 +33,7 @@ type expiry struct {
 // is returned so the loop retries.
 func (r *Runner) cycle(ctx context.Context) error {
 	src := &source{r: r, ctx: ctx}
-	files := make([]writer.File, 0, len(r.items))
+	files := make([]atomicdir.File, 0, len(r.items))
 	good := map[string][]byte{}
 	var errs []error
 	for _, it := range r.items {
@@ -55,7 +55,7 @@ func (r *Runner) cycle(ctx context.Context) error {
 		} else {
 			good[c.Name] = b
 		}
-		files = append(files, writer.File{Path: c.File, Data: b, Mode: fs.FileMode(c.Perms)})
+		files = append(files, atomicdir.File{Path: c.File, Data: b, Mode: fs.FileMode(c.Perms)})
 	}
 	if len(errs) > 0 && !r.rendered {
 		return errJoinOneLine(errs)
@@ -81,15 +81,15 @@ func (r *Runner) cycle(ctx context.Context) error {
 }
 
 // publish writes files unless they are the set this agent last published, compared by a hash
-// kept in memory: the writer's own check re-reads the published files, which fails when their
+// kept in memory: atomicdir's own check re-reads the published files, which fails when their
 // perms deny the owner read (0044), so every refresh published a new generation.
-func (r *Runner) publish(files []writer.File) (bool, error) {
+func (r *Runner) publish(files []atomicdir.File) (bool, error) {
 	sum := setHash(files)
 	if r.published && sum == r.written {
 		return false, nil
 	}
 	withVersion, gen := r.versioned(files)
-	changed, err := r.w.Write(withVersion)
+	changed, err := atomicdir.Write(r.cfg.SecretsDir, withVersion)
 	// After an error, whatever is on disk is unknown: the next cycle writes again.
 	r.written, r.published = sum, err == nil
 	if err == nil {
@@ -99,7 +99,7 @@ func (r *Runner) publish(files []writer.File) (bool, error) {
 }
 
 // setHash identifies a file set: paths, modes and contents, in order.
-func setHash(files []writer.File) [sha256.Size]byte {
+func setHash(files []atomicdir.File) [sha256.Size]byte {
 	h := sha256.New()
 	for _, f := range files {
 		var n [8]byte

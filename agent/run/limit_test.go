@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vault-injector/vault-injector/agent/writer"
+	"github.com/vault-injector/vault-injector/internal/atomicdir"
 	"github.com/vault-injector/vault-injector/test/background"
 	"github.com/vault-injector/vault-injector/test/wait"
 )
@@ -23,7 +23,7 @@ func TestOversizedAnswerKeepsLastGoodFiles(t *testing.T) {
 	background.Start(t, h.runner(t, false).Run)
 	want := "{\n  \"k\": \"v1\"\n}\n"
 	wait.For(t, 5*time.Second, "first render", fileIs(h.cfg, "app.json", want))
-	gen, _ := os.Readlink(filepath.Join(h.cfg.SecretsDir, writer.DataDir))
+	gen, _ := os.Readlink(filepath.Join(h.cfg.SecretsDir, atomicdir.DataDir))
 
 	h.srv.Stream("secret/app", func(w io.Writer) {
 		_, _ = io.WriteString(w, `{"data":{"data":{"k":"`+strings.Repeat("x", 1<<20)+`"}}}`)
@@ -32,7 +32,7 @@ func TestOversizedAnswerKeepsLastGoodFiles(t *testing.T) {
 	if !fileIs(h.cfg, "app.json", want)() {
 		t.Error("the last good file was replaced")
 	}
-	if now, _ := os.Readlink(filepath.Join(h.cfg.SecretsDir, writer.DataDir)); now != gen {
+	if now, _ := os.Readlink(filepath.Join(h.cfg.SecretsDir, atomicdir.DataDir)); now != gen {
 		t.Error("a new generation was published")
 	}
 	logs := h.log.String()

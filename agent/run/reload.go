@@ -4,12 +4,12 @@ import (
 	"time"
 
 	"github.com/vault-injector/vault-injector/agent/reload"
-	"github.com/vault-injector/vault-injector/agent/writer"
+	"github.com/vault-injector/vault-injector/internal/atomicdir"
 )
 
 // versioned adds the version file of the next generation to a set about to be written. The
 // set's hash (what "unchanged" means) is taken without it, or every refresh would publish.
-func (r *Runner) versioned(files []writer.File) ([]writer.File, uint64) {
+func (r *Runner) versioned(files []atomicdir.File) ([]atomicdir.File, uint64) {
 	if r.generation == 0 {
 		r.generation = reload.LastGeneration(r.cfg.SecretsDir)
 	}

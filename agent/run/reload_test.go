@@ -5,11 +5,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/vault-injector/vault-injector/agent/reload"
 	"github.com/vault-injector/vault-injector/contract"
 	"github.com/vault-injector/vault-injector/test/wait"
 )
@@ -20,8 +21,15 @@ func generation(t *testing.T, cfg *contract.Config) uint64 {
 	if err != nil {
 		return 0
 	}
-	n, _, err := reload.ParseVersion(b)
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		t.Fatalf("version file %q: want \"<generation> <time>\"", b)
+	}
+	n, err := strconv.ParseUint(f[0], 10, 64)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := time.Parse(time.RFC3339Nano, f[1]); err != nil {
 		t.Fatal(err)
 	}
 	return n

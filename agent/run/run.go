@@ -1,7 +1,8 @@
-// Package run is the agent's main loop: get a Vault token, render every secret, publish the
-// files atomically, then (as a sidecar) keep them fresh until the context ends: re-read static
-// secrets every refresh interval, re-fetch leased ones before their lease ends, log in again
-// when the token can no longer be renewed, and revoke the token on the way out.
+// Package run is the agent's main loop: get a Vault token from its vault.Session, render every
+// secret, publish the files atomically, then (as a sidecar) keep them fresh until the context
+// ends: re-read static secrets every refresh interval, re-fetch leased ones before their lease
+// ends, fetch everything again when the session's token is lost and replaced, and have the
+// token revoked on the way out.
 package run
 
 import (
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/vault-injector/vault-injector/agent/backoff"
@@ -16,18 +18,16 @@ import (
 	"github.com/vault-injector/vault-injector/agent/reload"
 	"github.com/vault-injector/vault-injector/agent/render"
 	"github.com/vault-injector/vault-injector/agent/vault"
-	"github.com/vault-injector/vault-injector/agent/writer"
 	"github.com/vault-injector/vault-injector/contract"
 )
 
-// revokeTimeout bounds the best-effort token revocation at shutdown: the kubelet's grace period
-// is shared with the app, and a dead Vault must not hold the pod.
-const revokeTimeout = 2 * time.Second
-
 // Options are the runner's inputs. Config must be valid (contract.Config.Validate).
 type Options struct {
-	Config  *contract.Config
-	Vault   vault.Client
+	Config *contract.Config
+	// Vault serves the reads, with the token the runner's session gets from the handover file
+	// or through Login (vault.NewMethod of Config.Auth).
+	Vault   vault.Conn
+	Login   vault.Method
 	Metrics *metrics.Metrics
 	Log     *slog.Logger
 	// Once renders, hands the token over (classic mode) and returns: the init container.
@@ -36,14 +36,14 @@ type Options struct {
 
 // Runner holds the loop's state. It is used from one goroutine; watchers only send on channels.
 type Runner struct {
-	cfg   *contract.Config
-	vc    vault.Client
-	m     *metrics.Metrics
-	log   *slog.Logger
-	once  bool
-	items []*render.Item
-	w     *writer.Writer
-	bo    backoff.Backoff
+	cfg     *contract.Config
+	vc      vault.Client
+	session *vault.Session
+	m       *metrics.Metrics
+	log     *slog.Logger
+	once    bool
+	items   []*render.Item
+	bo      backoff.Backoff
 
 	cache    map[string]*entry
 	expired  chan expiry
@@ -53,12 +53,8 @@ type Runner struct {
 	written   [32]byte // hash of the set last published by this process
 	published bool     // written is valid
 
-	tokenOK, hadToken, handoverTried bool
-	tokenDone                        <-chan error
-	tokenCancel                      context.CancelFunc
-	watchCtx                         context.Context
-
-	started, loggedInAt time.Time
+	watchCtx context.Context // the lease watches' (Run's)
+	started  time.Time
 
 	generation uint64           // of the set last published (version file)
 	notifier   *reload.Notifier // nil: the app asked for no notification
@@ -70,17 +66,32 @@ func New(o Options) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := writer.New(o.Config.SecretsDir)
-	if err != nil {
-		return nil, err
+	// Created now, so a bad secrets dir fails at startup rather than at the first render.
+	if err := os.MkdirAll(o.Config.SecretsDir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating secrets dir %s: %w", o.Config.SecretsDir, err)
 	}
 	return &Runner{
-		cfg: o.Config, vc: o.Vault, m: o.Metrics, log: o.Log, once: o.Once, items: items, w: w,
+		cfg: o.Config, vc: o.Vault, session: newSession(o), m: o.Metrics, log: o.Log, once: o.Once, items: items,
 		bo:    backoff.Backoff{Min: o.Config.Backoff.Min.Duration, Max: o.Config.Backoff.Max.Duration},
 		cache: map[string]*entry{}, expired: make(chan expiry, 16), lastGood: map[string][]byte{},
 		started:  time.Now(),
 		notifier: reload.New(o.Config.Reload, o.Config.Backoff, o.Log, o.Metrics),
 	}, nil
+}
+
+// newSession is the runner's token: renewed by the sidecar, left to its TTL by --once (the
+// classic sidecar takes it over), counted in the metrics.
+func newSession(o Options) *vault.Session {
+	m := o.Metrics
+	return vault.NewSession(vault.SessionOptions{
+		Login: o.Login, Tokens: o.Vault, HandoverFile: o.Config.HandoverFile, Renew: !o.Once,
+		Backoff: o.Config.Backoff, Log: o.Log,
+		Events: vault.SessionEvents{
+			LoggedIn: m.Logins.Inc, LoginFailed: m.LoginFailures.Inc,
+			Renewed: m.Renewals.WithLabelValues("token").Inc,
+			Expires: func(id string, at time.Time) { m.Vault.Expiry("token", id, at) },
+		},
+	})
 }
 
 // FailedError is returned by a `--once` run that gave up. Its message is the one line the agent
@@ -107,7 +118,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	if err := r.firstRender(ctx); err != nil {
 		stopWatchers()
-		r.revoke()
+		r.session.Revoke()
 		if fatal(err) {
 			return err
 		}
@@ -125,7 +136,7 @@ func (r *Runner) runOnce(ctx context.Context) error {
 	defer cancel()
 	if err := r.firstRender(ictx); err != nil {
 		// Nothing usable was published: the token (and any lease it created) is garbage.
-		r.revoke()
+		r.session.Revoke()
 		return &FailedError{After: time.Since(r.started), Err: err}
 	}
 	r.ready()
@@ -137,7 +148,7 @@ func (r *Runner) runOnce(ctx context.Context) error {
 func (r *Runner) ready() {
 	r.m.SetReady()
 	r.log.Info("first render complete", "secrets", len(r.items), "dir", r.cfg.SecretsDir,
-		"since_start_ms", ms(time.Since(r.started)), "since_login_ms", ms(time.Since(r.loggedInAt)))
+		"since_start_ms", ms(time.Since(r.started)), "since_login_ms", ms(time.Since(r.session.Since())))
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -195,17 +206,18 @@ func firstNonNil(a, b error) error {
 }
 
 // attempt gets a token if needed and renders once. A 403 may mean the token died (revoked, or
-// Vault restarted): then the token is dropped so the next attempt logs in again.
+// Vault restarted): the session checks, and drops it if so, so the next attempt logs in again.
 func (r *Runner) attempt(ctx context.Context) error {
-	if err := r.ensureToken(ctx); err != nil {
+	replaced, err := r.session.Ensure(ctx)
+	if err != nil {
 		return err
 	}
-	err := r.cycle(ctx)
+	if replaced {
+		r.invalidateAll()
+	}
+	err = r.cycle(ctx)
 	if err != nil && vault.HasStatus(err, 403) && ctx.Err() == nil {
-		if lerr := r.vc.LookupSelf(ctx); lerr != nil {
-			r.log.Info("token no longer valid, will log in again", "err", lerr.Error())
-			r.dropToken()
-		}
+		r.session.Check(ctx)
 	}
 	return err
 }
@@ -221,11 +233,9 @@ func (r *Runner) loop(ctx context.Context) error {
 		retrying := false
 		select {
 		case <-ctx.Done():
-			r.revoke()
+			r.session.Revoke()
 			return nil
-		case err := <-r.tokenDone:
-			r.log.Info("token renewal ended, logging in again", "reason", errString(err))
-			r.dropToken()
+		case <-r.session.Lost(): //nolint:errcheck // the session logged why; the attempt below logs in again
 		case ex := <-r.expired:
 			r.markExpired(ex)
 		case <-refresh.C:
@@ -242,7 +252,7 @@ func (r *Runner) loop(ctx context.Context) error {
 		case err == nil:
 			r.bo.Reset()
 		case fatal(err):
-			r.revoke()
+			r.session.Revoke()
 			return err
 		case ctx.Err() == nil:
 			d := r.bo.Next()
@@ -257,20 +267,6 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
-}
-
-// revoke revokes the current token, best effort and bounded.
-func (r *Runner) revoke() {
-	if !r.hadToken {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), revokeTimeout)
-	defer cancel()
-	if err := r.vc.RevokeSelf(ctx); err != nil {
-		r.log.Warn("revoking the token failed; it ends with its TTL", "err", err.Error())
-		return
-	}
-	r.log.Info("token revoked")
 }
 
 // errJoinOneLine is errors.Join for messages that must stay on one line.

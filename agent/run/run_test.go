@@ -16,8 +16,8 @@ import (
 	"github.com/vault-injector/vault-injector/agent/metrics"
 	"github.com/vault-injector/vault-injector/agent/vault"
 	"github.com/vault-injector/vault-injector/agent/vault/fake"
-	"github.com/vault-injector/vault-injector/agent/writer"
 	"github.com/vault-injector/vault-injector/contract"
+	"github.com/vault-injector/vault-injector/internal/atomicdir"
 	"github.com/vault-injector/vault-injector/test/background"
 	"github.com/vault-injector/vault-injector/test/wait"
 )
@@ -57,7 +57,7 @@ func newRunner(t *testing.T, h *harness, once bool) *Runner {
 	if h.m == nil {
 		h.m = metrics.New()
 	}
-	r, err := New(Options{Config: h.cfg, Vault: h.f, Metrics: h.m, Log: slog.New(slog.DiscardHandler), Once: once})
+	r, err := New(Options{Config: h.cfg, Vault: h.f, Login: h.f, Metrics: h.m, Log: slog.New(slog.DiscardHandler), Once: once})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestOnceRendersAndHandsOver(t *testing.T) {
 	if !fileIs(h.cfg, "db/password", "pw1")() || !fileIs(h.cfg, "app.json", "{\n  \"k\": \"v1\"\n}\n")() {
 		t.Fatal("files not rendered")
 	}
-	if err := writer.Ready(h.cfg.SecretsDir); err != nil {
+	if err := atomicdir.Ready(h.cfg.SecretsDir); err != nil {
 		t.Fatal(err)
 	}
 	st, err := os.Stat(h.cfg.HandoverFile)
@@ -137,7 +137,7 @@ func TestOnceGivesUpWithOneLineReason(t *testing.T) {
 	if strings.Contains(msg, "\n") {
 		t.Errorf("message is not one line: %q", msg)
 	}
-	if writer.Ready(h.cfg.SecretsDir) == nil {
+	if atomicdir.Ready(h.cfg.SecretsDir) == nil {
 		t.Error("a partial set was published")
 	}
 	if len(h.f.Revoked()) != 1 {
@@ -154,7 +154,7 @@ func TestSidecarReusesHandedOverToken(t *testing.T) {
 			h.f.AddToken("init-token")
 		}
 		stop := startSidecar(t, h)
-		wait.For(t, 5*time.Second, "first render", func() bool { return writer.Ready(h.cfg.SecretsDir) == nil })
+		wait.For(t, 5*time.Second, "first render", func() bool { return atomicdir.Ready(h.cfg.SecretsDir) == nil })
 		want := 1.0
 		if valid {
 			want = 0
@@ -201,14 +201,14 @@ func TestFailedRefreshKeepsLastGoodFiles(t *testing.T) {
 	h.cfg.Refresh = dur(20 * time.Millisecond)
 	startSidecar(t, h)
 	wait.For(t, 5*time.Second, "first render", fileIs(h.cfg, "app.json", "{\n  \"k\": \"v1\"\n}\n"))
-	gen, _ := os.Readlink(filepath.Join(h.cfg.SecretsDir, writer.DataDir))
+	gen, _ := os.Readlink(filepath.Join(h.cfg.SecretsDir, atomicdir.DataDir))
 
 	h.f.Fail("secret/app", &vault.Error{Op: "read", Path: "secret/data/app", Err: errors.New("connection refused")})
 	wait.For(t, 5*time.Second, "failures counted", func() bool { return value(t, h.m.Failures.WithLabelValues("app")) >= 3 })
 	if !fileIs(h.cfg, "app.json", "{\n  \"k\": \"v1\"\n}\n")() || !fileIs(h.cfg, "db/password", "pw1")() {
 		t.Fatal("last good files lost")
 	}
-	if now, _ := os.Readlink(filepath.Join(h.cfg.SecretsDir, writer.DataDir)); now != gen {
+	if now, _ := os.Readlink(filepath.Join(h.cfg.SecretsDir, atomicdir.DataDir)); now != gen {
 		t.Error("unchanged content was rewritten")
 	}
 	// The failing secret does not hold back the others.
@@ -239,7 +239,7 @@ func TestSidecarStopsBeforeFirstRender(t *testing.T) {
 func TestBrokenTemplateFailsAtStart(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Secrets[1].Template = "{{ with secret \"x\" }}"
-	_, err := New(Options{Config: cfg, Vault: fake.New(), Metrics: metrics.New(), Log: slog.New(slog.DiscardHandler)})
+	_, err := New(Options{Config: cfg, Vault: fake.New(), Login: fake.New(), Metrics: metrics.New(), Log: slog.New(slog.DiscardHandler)})
 	if err == nil || !strings.Contains(err.Error(), `secret "app"`) {
 		t.Fatalf("err = %v", err)
 	}
@@ -257,5 +257,47 @@ func TestRenderBudgetExcludesVaultTime(t *testing.T) {
 	}
 	if !fileIs(h.cfg, "app.json", "v1v1")() {
 		t.Error("not rendered")
+	}
+}
+
+// The secrets dir is made at start, so a bad one fails before any Vault request, and it is not
+// ready before the first complete set.
+func TestNewCreatesSecretsDir(t *testing.T) {
+	h := &harness{cfg: testConfig(t), f: testVault()}
+	newRunner(t, h, true)
+	if st, err := os.Stat(h.cfg.SecretsDir); err != nil || !st.IsDir() {
+		t.Fatalf("secrets dir not created: %v", err)
+	}
+	if atomicdir.Ready(h.cfg.SecretsDir) == nil {
+		t.Error("ready before the first render")
+	}
+	h.cfg.SecretsDir = filepath.Join(h.cfg.HandoverFile, "under-a-file")
+	_ = os.MkdirAll(filepath.Dir(h.cfg.HandoverFile), 0o700)
+	_ = os.WriteFile(h.cfg.HandoverFile, nil, 0o600)
+	if _, err := New(Options{Config: h.cfg, Vault: h.f, Login: h.f, Metrics: metrics.New(), Log: slog.New(slog.DiscardHandler)}); err == nil ||
+		!strings.Contains(err.Error(), "creating secrets dir") {
+		t.Errorf("a secrets dir that cannot be made: %v", err)
+	}
+}
+
+// A new token replacing a lost one makes every secret be fetched again, static ones included:
+// leases die with the token that created them, and nothing else would re-read a static secret
+// before the next refresh (an hour here).
+func TestNewTokenFetchesEverythingAgain(t *testing.T) {
+	h := &harness{cfg: testConfig(t), f: testVault()}
+	startSidecar(t, h)
+	wait.For(t, 5*time.Second, "first render", fileIs(h.cfg, "db/password", "pw1"))
+	h.f.Put("secret/app", 2, map[string]any{"data": map[string]any{"k": "v2"}}, 0)
+	h.f.Put("database/creds/app", 0, map[string]any{"password": "pw2"}, 60)
+	time.Sleep(2 * fake.TokenTTL) // renewals go on, and change nothing
+	if h.f.Reads("secret/app") != 1 || value(t, h.m.Logins) != 1 {
+		t.Fatalf("%d reads, %v logins before the token was lost", h.f.Reads("secret/app"), value(t, h.m.Logins))
+	}
+	h.f.ExpireToken()
+	wait.For(t, 5*time.Second, "re-login", func() bool { return value(t, h.m.Logins) == 2 })
+	wait.For(t, 5*time.Second, "static secret fetched again", fileIs(h.cfg, "app.json", "{\n  \"k\": \"v2\"\n}\n"))
+	wait.For(t, 5*time.Second, "leased secret fetched again", fileIs(h.cfg, "db/password", "pw2"))
+	if got := value(t, h.m.Renewals.WithLabelValues("token")); got < 1 {
+		t.Errorf("renewals_total{kind=token} = %v, want the renewals counted", got)
 	}
 }

@@ -56,7 +56,7 @@ func (h *httpHarness) runner(t *testing.T, once bool) *Runner {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := New(Options{Config: h.cfg, Vault: vc, Metrics: h.m, Log: slog.New(slog.NewJSONHandler(h.log, nil)), Once: once})
+	r, err := New(Options{Config: h.cfg, Vault: vc, Login: vault.NewMethod(vc, h.cfg.Auth), Metrics: h.m, Log: slog.New(slog.NewJSONHandler(h.log, nil)), Once: once})
 	if err != nil {
 		t.Fatal(err)
 	}

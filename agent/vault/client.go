@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/vault/api"
-	k8sauth "github.com/hashicorp/vault/api/auth/kubernetes"
 
 	"github.com/vault-injector/vault-injector/contract"
 )
@@ -18,33 +16,25 @@ import (
 // requestTimeout bounds one HTTP request; the agent's own backoff loop does the retrying.
 const requestTimeout = 15 * time.Second
 
-// APIClient is the Client over the official Vault API client.
+// APIClient is the Conn over the official Vault API client: the TLS, proxy and size-limited
+// transport, the KV mount cache, the lease watches, and the token the session installed. The
+// token's lifetime and its renewal belong to the Session.
 type APIClient struct {
-	c    *api.Client
-	auth contract.Auth
-
-	mu        sync.Mutex
-	ttl       time.Duration // of the current token; 0 = does not expire
-	renewable bool
-
+	c       *api.Client
 	kv      kvCache
-	backoff contract.Backoff // between renewal retries
-
-	tokenBoOnce sync.Once
-	tokenBo     *lockedBackoff // shared by successive token watches
-
-	obs *observerRef // metrics, set after New
+	backoff contract.Backoff // between lease renewal retries
+	obs     *observerRef     // metrics, set after New
 }
 
-var _ Client = (*APIClient)(nil)
+var _ Conn = (*APIClient)(nil)
 
-// New builds a client from the agent config: cfg.Vault, cfg.Auth, cfg.Backoff (renewal
-// retries; zero means the contract defaults) and the response size limit. Empty Vault fields
-// fall back to the VAULT_* environment (address, CA, client cert, namespace, ...), as every
-// Vault client does. A VAULT_TOKEN in the environment is ignored: the agent only uses tokens it
-// logged in for (or was handed over).
+// New builds a client from the agent config: cfg.Vault, cfg.Backoff (lease renewal retries;
+// zero means the contract defaults) and the response size limit; logging in is a Method's job
+// (NewMethod). Empty Vault fields fall back to the VAULT_* environment (address, CA, client
+// cert, namespace, ...), as every Vault client does. A VAULT_TOKEN in the environment is
+// ignored: the agent only uses tokens it logged in for (or was handed over).
 func New(cfg *contract.Config) (*APIClient, error) {
-	v, auth := cfg.Vault, cfg.Auth
+	v := cfg.Vault
 	ac := api.DefaultConfig()
 	if ac.Error != nil {
 		return nil, fmt.Errorf("reading VAULT_* environment: %w", ac.Error)
@@ -84,80 +74,16 @@ func New(cfg *contract.Config) (*APIClient, error) {
 	if v.Namespace != "" {
 		c.SetNamespace(v.Namespace)
 	}
-	bo := cfg.Backoff
+	return &APIClient{c: c, backoff: backoffOrDefault(cfg.Backoff), obs: obs}, nil
+}
+
+// backoffOrDefault is bo, or the contract's defaults when bo is unset or inconsistent (the
+// config was not validated: tests, the benchmark).
+func backoffOrDefault(bo contract.Backoff) contract.Backoff {
 	if bo.Min.Duration <= 0 || bo.Max.Duration < bo.Min.Duration {
-		bo = contract.Backoff{Min: contract.Duration{Duration: contract.DefaultBackoffMin}, Max: contract.Duration{Duration: contract.DefaultBackoffMax}}
+		return contract.Backoff{Min: contract.Duration{Duration: contract.DefaultBackoffMin}, Max: contract.Duration{Duration: contract.DefaultBackoffMax}}
 	}
-	return &APIClient{c: c, auth: auth, backoff: bo, obs: obs}, nil
-}
-
-// Login implements Client. Kubernetes auth builds a fresh KubernetesAuth per login, because it
-// reads the projected token file when built and the kubelet rotates that file.
-func (a *APIClient) Login(ctx context.Context) error {
-	if a.auth.Method == contract.AuthToken {
-		b, err := os.ReadFile(a.auth.TokenFile)
-		if err != nil {
-			return &Error{Op: "login", Path: "token file " + a.auth.TokenFile, Err: err}
-		}
-		return a.UseToken(ctx, strings.TrimSpace(string(b)))
-	}
-	mount := strings.TrimPrefix(strings.Trim(a.auth.Path, "/"), "auth/")
-	loginPath := "auth/" + mount + "/login"
-	if a.auth.Method == contract.AuthJWT {
-		return a.loginJWT(ctx, loginPath)
-	}
-	k, err := k8sauth.NewKubernetesAuth(a.auth.Role,
-		k8sauth.WithMountPath(mount), k8sauth.WithServiceAccountTokenPath(a.auth.TokenFile))
-	if err != nil {
-		return &Error{Op: "login", Path: loginPath, Err: err}
-	}
-	s, err := a.c.Auth().Login(ctx, k)
-	if err != nil {
-		return wrap("login", loginPath, err)
-	}
-	a.setToken(s.Auth.ClientToken, time.Duration(s.Auth.LeaseDuration)*time.Second, s.Auth.Renewable)
-	return nil
-}
-
-// UseToken implements Client.
-func (a *APIClient) UseToken(ctx context.Context, token string) error {
-	if token == "" {
-		return &Error{Op: "lookup-self", Path: "auth/token/lookup-self", Err: errors.New("empty token")}
-	}
-	c, err := a.c.CloneWithHeaders() // keeps the namespace header
-	if err != nil {
-		return err
-	}
-	c.SetToken(token)
-	s, err := c.Auth().Token().LookupSelfWithContext(ctx)
-	if err != nil {
-		return wrap("lookup-self", "auth/token/lookup-self", err)
-	}
-	ttl, err := s.TokenTTL()
-	if err != nil {
-		return fmt.Errorf("parsing token ttl: %w", err)
-	}
-	renewable, _ := s.TokenIsRenewable()
-	a.setToken(token, ttl, renewable)
-	return nil
-}
-
-func (a *APIClient) setToken(token string, ttl time.Duration, renewable bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.c.SetToken(token)
-	a.ttl, a.renewable = ttl, renewable
-}
-
-// Token implements Client.
-func (a *APIClient) Token() string { return a.c.Token() }
-
-// LookupSelf implements Client.
-func (a *APIClient) LookupSelf(ctx context.Context) error {
-	if _, err := a.c.Auth().Token().LookupSelfWithContext(ctx); err != nil {
-		return wrap("lookup-self", "auth/token/lookup-self", err)
-	}
-	return nil
+	return bo
 }
 
 // Read implements Client.
@@ -198,14 +124,6 @@ func convert(path string, kv int, s *api.Secret) *Secret {
 		Path: path, KVVersion: kv, LeaseID: s.LeaseID, LeaseDuration: s.LeaseDuration,
 		Renewable: s.Renewable, Data: s.Data, Warnings: s.Warnings,
 	}
-}
-
-// RevokeSelf implements Client.
-func (a *APIClient) RevokeSelf(ctx context.Context) error {
-	if err := a.c.Auth().Token().RevokeSelfWithContext(ctx, ""); err != nil {
-		return wrap("revoke-self", "auth/token/revoke-self", err)
-	}
-	return nil
 }
 
 // wrap turns an API error into an Error carrying Vault's status and messages.

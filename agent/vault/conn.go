@@ -1,7 +1,6 @@
 package vault
 
 import (
-	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/hashicorp/vault/api"
 
@@ -88,26 +86,5 @@ func setProxy(hc *http.Client, addr string) error {
 		return fmt.Errorf("the Vault client's transport is %T, not *http.Transport", hc.Transport)
 	}
 	t.Proxy = http.ProxyURL(u)
-	return nil
-}
-
-// loginJWT logs in with Vault's jwt method: the projected token (read afresh, the kubelet
-// rotates it) and the role, at auth/<mount>/login. Vault checks the token's signature and
-// audience itself, so no token reviewer is involved.
-func (a *APIClient) loginJWT(ctx context.Context, loginPath string) error {
-	b, err := os.ReadFile(a.auth.TokenFile)
-	if err != nil {
-		return &Error{Op: "login", Path: loginPath, Err: err}
-	}
-	s, err := a.c.Logical().WriteWithContext(ctx, loginPath, map[string]any{
-		"role": a.auth.Role, "jwt": strings.TrimSpace(string(b)),
-	})
-	if err != nil {
-		return wrap("login", loginPath, err)
-	}
-	if s == nil || s.Auth == nil || s.Auth.ClientToken == "" {
-		return &Error{Op: "login", Path: loginPath, Err: errors.New("no token in Vault's answer")}
-	}
-	a.setToken(s.Auth.ClientToken, time.Duration(s.Auth.LeaseDuration)*time.Second, s.Auth.Renewable)
 	return nil
 }

@@ -66,7 +66,8 @@ func login(t *testing.T, v contract.Vault, auth contract.Auth) error {
 	if err != nil {
 		return err
 	}
-	return c.Login(context.Background())
+	_, err = NewMethod(c, auth).Login(context.Background())
+	return err
 }
 
 // TestUnknownCANamesTheFix: the one-line reason for an untrusted Vault says which address and
@@ -149,19 +150,21 @@ func TestJWTLoginAndNamespace(t *testing.T) {
 		_, _ = w.Write([]byte(`{"data":{"k":"v"}}`))
 	}))
 	defer srv.Close()
-	c, err := New(&contract.Config{Vault: contract.Vault{Address: srv.URL, Namespace: "admin/team-a"},
-		Auth: contract.Auth{Method: contract.AuthJWT, Path: "auth/jwt-prod", Role: "app", TokenFile: tokenFile(t)}})
+	auth := contract.Auth{Method: contract.AuthJWT, Path: "auth/jwt-prod", Role: "app", TokenFile: tokenFile(t)}
+	c, err := New(&contract.Config{Vault: contract.Vault{Address: srv.URL, Namespace: "admin/team-a"}, Auth: auth})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Login(context.Background()); err != nil {
+	tok, err := NewMethod(c, auth).Login(context.Background())
+	if err != nil {
 		t.Fatal(err)
 	}
+	c.SetToken(tok.Value)
 	if _, err := c.Read(context.Background(), "other/x"); err != nil {
 		t.Fatal(err)
 	}
-	if c.Token() != "hvs.issued" || body["role"] != "app" || body["jwt"] != "jwt-1" {
-		t.Errorf("token %q, login body %v", c.Token(), body)
+	if tok.Value != "hvs.issued" || body["role"] != "app" || body["jwt"] != "jwt-1" {
+		t.Errorf("token %q, login body %v", tok.Value, body)
 	}
 	if len(paths) < 2 || paths[0] != "/v1/auth/jwt-prod/login" {
 		t.Errorf("paths %v", paths)

@@ -39,7 +39,7 @@ func TestResponseSizeCapped(t *testing.T) {
 		_, _ = io.WriteString(w, announced)
 	})
 	srv.Put("secret/small", map[string]any{"k": strings.Repeat("v", 1000)}, 0)
-	c := tokenClient(t, srv, contract.Backoff{})
+	c, _ := tokenClient(t, srv, contract.Backoff{})
 	c2, err := New(&contract.Config{Vault: contract.Vault{Address: srv.URL}, MaxSecretBytes: 4 << 20})
 	if err != nil {
 		t.Fatal(err)

@@ -31,18 +31,20 @@ func TestKubernetesLoginRereadsTokenFile(t *testing.T) {
 	defer srv.Close()
 	jwt := filepath.Join(t.TempDir(), "token")
 	_ = os.WriteFile(jwt, []byte("jwt-1"), 0o600)
-	c, err := New(&contract.Config{Vault: contract.Vault{Address: srv.URL}, Auth: contract.Auth{Path: "auth/k8s-prod", Role: "app", TokenFile: jwt}})
+	auth := contract.Auth{Path: "auth/k8s-prod", Role: "app", TokenFile: jwt}
+	c, err := New(&contract.Config{Vault: contract.Vault{Address: srv.URL}, Auth: auth})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Login(context.Background()); err != nil {
+	if _, err := NewMethod(c, auth).Login(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	_ = os.WriteFile(jwt, []byte("jwt-2"), 0o600) // the kubelet rotated the projected token
-	if err := c.Login(context.Background()); err != nil {
+	tok, err := NewMethod(c, auth).Login(context.Background())
+	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Token() != "hvs.issued" {
+	if tok.Value != "hvs.issued" {
 		t.Errorf("token not set from the login response")
 	}
 	if len(got) != 2 || got[0]["jwt"] != "jwt-1" || got[1]["jwt"] != "jwt-2" || got[1]["role"] != "app" {
@@ -61,13 +63,14 @@ func TestLoginErrorsNameThePath(t *testing.T) {
 	defer srv.Close()
 	jwt := filepath.Join(t.TempDir(), "token")
 	_ = os.WriteFile(jwt, []byte("jwt"), 0o600)
-	c, _ := New(&contract.Config{Vault: contract.Vault{Address: srv.URL}, Auth: contract.Auth{Path: "auth/kubernetes", Role: "app", TokenFile: jwt}})
-	err := c.Login(context.Background())
+	auth := contract.Auth{Path: "auth/kubernetes", Role: "app", TokenFile: jwt}
+	c, _ := New(&contract.Config{Vault: contract.Vault{Address: srv.URL}, Auth: auth})
+	_, err := NewMethod(c, auth).Login(context.Background())
 	if err == nil || err.Error() != "login auth/kubernetes/login: Vault answered 403: permission denied" {
 		t.Errorf("err = %v", err)
 	}
-	c, _ = New(&contract.Config{Vault: contract.Vault{Address: srv.URL}, Auth: contract.Auth{Path: "auth/kubernetes", Role: "app", TokenFile: "/nonexistent"}})
-	if err := c.Login(context.Background()); err == nil || StatusOf(err) != 0 {
+	auth.TokenFile = "/nonexistent"
+	if _, err := NewMethod(c, auth).Login(context.Background()); err == nil || StatusOf(err) != 0 {
 		t.Errorf("missing token file: %v", err)
 	}
 }

@@ -9,7 +9,8 @@ import (
 )
 
 // Observer receives what the agent's metrics need from the client: how long each Vault request
-// took, and when the token and each lease expire. It never sees a value or a token.
+// took, and when each lease expires (and, through SessionEvents.Expires, the token). It never
+// sees a value or a token.
 type Observer interface {
 	// Request is called after each HTTP request to Vault. status is the HTTP status code, or
 	// "error" when Vault was not reached (or its answer was refused).

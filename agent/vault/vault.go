@@ -1,6 +1,9 @@
-// Package vault is the agent's narrow view of Vault: log in, read or write a logical path (with
-// KV v2 detection), watch a token's or a lease's lifetime, revoke. The rest of the agent depends
-// on the Client interface only, so unit tests run against the in-memory fake in vault/fake.
+// Package vault is the agent's narrow view of Vault. A Session owns the agent's token: it logs
+// in with a Method (kubernetes, jwt, a token file), reuses or leaves a handed-over token, renews
+// the token, notices when it is lost and revokes it at the end. Client reads or writes a
+// logical path (with KV v2 detection) and watches leases, with the token its session installed.
+// The rest of the agent depends on these interfaces only, so unit tests run against the
+// in-memory fake in vault/fake.
 package vault
 
 import (
@@ -12,31 +15,51 @@ import (
 	"time"
 )
 
-// Client is what the agent needs from Vault.
+// Client is what rendering needs from Vault. Every call carries the token the Session last
+// installed with Tokens.SetToken.
 type Client interface {
-	// Login authenticates with the configured method and makes the new token current.
-	Login(ctx context.Context) error
-	// UseToken makes token current if Vault still accepts it (lookup-self); otherwise the
-	// current token is unchanged and an error says why.
-	UseToken(ctx context.Context, token string) error
-	// Token is the current token, for the classic-mode handover file. Never log it.
-	Token() string
-	// LookupSelf checks that the current token is still valid.
-	LookupSelf(ctx context.Context) error
 	// Read reads a logical path; for KV v2 mounts "secret/x" is read as "secret/data/x".
 	Read(ctx context.Context, path string) (*Secret, error)
 	// Write writes data to path and returns the response, for endpoints that issue secrets on
 	// write (e.g. pki/issue/<role>).
 	Write(ctx context.Context, path string, data map[string]any) (*Secret, error)
-	// WatchToken renews the current token until it can no longer be extended; the channel then
-	// yields (nil or the last renewal error) and the caller should log in again. renewed is
-	// called after each successful renewal. A token without TTL never fires.
-	WatchToken(ctx context.Context, renewed func()) <-chan error
-	// WatchLease does the same for a secret's lease: when the channel fires, the secret must be
-	// fetched again. A secret without a lease never fires.
+	// WatchLease renews a secret's lease until it can no longer be extended; the channel then
+	// yields (nil or the last renewal error) and the secret must be fetched again. renewed is
+	// called after each successful renewal. A secret without a lease never fires.
 	WatchLease(ctx context.Context, s *Secret, renewed func()) <-chan error
-	// RevokeSelf revokes the current token (and with it the leases it created).
-	RevokeSelf(ctx context.Context) error
+}
+
+// Tokens is what a Session needs from Vault. Each call names the token it is about rather than
+// using the one reads carry, so a renewal keeps renewing the token it watches even after a
+// login replaced it, and checking a handed-over token changes nothing until it is accepted.
+type Tokens interface {
+	// LookupToken asks Vault about token (lookup-self): an error if Vault does not accept it.
+	LookupToken(ctx context.Context, token string) (Token, error)
+	// RenewToken renews token (renew-self) by increment and returns its new lifetime.
+	RenewToken(ctx context.Context, token string, increment time.Duration) (Token, error)
+	// RevokeToken revokes token (revoke-self), and with it the leases it created.
+	RevokeToken(ctx context.Context, token string) error
+	// SetToken makes token the one Client's reads and writes carry.
+	SetToken(token string)
+}
+
+// Conn is a connection to Vault: what the runner reads with and its Session keeps the token of.
+type Conn interface {
+	Client
+	Tokens
+}
+
+// Method is one way to log in. Each Login asks Vault for a new token and leaves every client's
+// current token alone; the Session decides what to do with the new one.
+type Method interface {
+	Login(ctx context.Context) (Token, error)
+}
+
+// Token is a Vault token and its lifetime as Vault last reported it. Never log Value.
+type Token struct {
+	Value     string
+	TTL       time.Duration // 0: does not expire
+	Renewable bool
 }
 
 // Secret is one Vault response, shaped like Vault Agent's template data so that templates

@@ -18,8 +18,8 @@ import (
 // answering 500. Here every retry waits for the agent's own backoff (config backoff.min/max),
 // and the watch ends with an EndError that says why.
 
-// EndError is what WatchToken and WatchLease report when they stop: the reason, and the last
-// renewal error if renewal failed rather than reached its limit.
+// EndError is what a Session's token watch and WatchLease report when they stop: the reason,
+// and the last renewal error if renewal failed rather than reached its limit.
 type EndError struct {
 	Kind   string // "token" or "lease"
 	Reason string
@@ -34,36 +34,6 @@ func (e *EndError) Error() string {
 }
 
 func (e *EndError) Unwrap() error { return e.Err }
-
-// WatchToken implements Client: it renews the token and, once renewal cannot extend it any
-// more (max TTL, revoked, Vault failing until the grace period), reports on the channel so the
-// caller logs in again.
-func (a *APIClient) WatchToken(ctx context.Context, renewed func()) <-chan error {
-	a.mu.Lock()
-	ttl, renewable, token := a.ttl, a.renewable, a.c.Token()
-	a.mu.Unlock()
-	if ttl <= 0 {
-		// Root-like tokens never expire; a watch would end at once and loop logins.
-		return make(chan error)
-	}
-	inc := int(ttl.Seconds())
-	return a.watch(ctx, lifetime{kind: "token", id: "token", ttl: ttl, renewable: renewable,
-		renew: func(ctx context.Context) (time.Duration, bool, error) {
-			c, err := a.c.CloneWithHeaders()
-			if err != nil {
-				return 0, false, err
-			}
-			c.SetToken(token) // the token being watched, even if a login replaced it meanwhile
-			s, err := c.Auth().Token().RenewSelfWithContext(ctx, inc)
-			if err != nil {
-				return 0, false, wrap("renew-self", "auth/token/renew-self", err)
-			}
-			if s == nil || s.Auth == nil {
-				return 0, false, &Error{Op: "renew-self", Path: "auth/token/renew-self", Status: 200, Errors: []string{"no auth in the answer"}}
-			}
-			return time.Duration(s.Auth.LeaseDuration) * time.Second, s.Auth.Renewable, nil
-		}}, renewed)
-}
 
 // WatchLease implements Client. Non-renewable leases (pki with generate_lease, for example)
 // are only timed: the channel fires in the last 10-20% of the lease so the secret is fetched
@@ -96,21 +66,13 @@ type lifetime struct {
 	expires   func(at time.Time) // told each new expiry (metrics); may be nil
 }
 
+// watch runs keepAlive for a lease on a goroutine of its own and reports its end, unless ctx
+// ended first.
 func (a *APIClient) watch(ctx context.Context, l lifetime, renewed func()) <-chan error {
 	out := make(chan error, 1)
-	var bo delays = &backoff.Backoff{Min: a.backoff.Min.Duration, Max: a.backoff.Max.Duration}
-	if l.kind == "token" {
-		// One backoff across the token's successive watches: when renewal fails lifetime after
-		// lifetime (short TTLs), each new token starts retrying where the last one stopped, not
-		// from backoff.min again.
-		a.tokenBoOnce.Do(func() {
-			a.tokenBo = &lockedBackoff{b: backoff.Backoff{Min: a.backoff.Min.Duration, Max: a.backoff.Max.Duration}}
-		})
-		bo = a.tokenBo
-	}
+	bo := &backoff.Backoff{Min: a.backoff.Min.Duration, Max: a.backoff.Max.Duration}
 	if a.obs != nil {
-		// A key per watch: an ended watch's clearing must not erase its successor's expiry.
-		id := l.id + "#" + strconv.FormatUint(watchSeq.Add(1), 10)
+		id := watchID(l.id)
 		l.expires = func(at time.Time) { a.obs.expiry(l.kind, id, at) }
 	}
 	go func() {
@@ -124,6 +86,10 @@ func (a *APIClient) watch(ctx context.Context, l lifetime, renewed func()) <-cha
 	}()
 	return out
 }
+
+// watchID is the observer's key for one watch of id: a key per watch, so an ended watch's
+// clearing does not erase its successor's expiry.
+func watchID(id string) string { return id + "#" + strconv.FormatUint(watchSeq.Add(1), 10) }
 
 var watchSeq atomic.Uint64
 

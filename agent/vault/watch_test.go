@@ -21,21 +21,32 @@ func maxRetries(d, min, max time.Duration) int {
 	return int(math.Ceil(math.Log2(float64(max)/float64(min)))) + int(d/(max/2)) + 2
 }
 
-func tokenClient(t *testing.T, srv *fakehttp.Server, bo contract.Backoff) *APIClient {
+// tokenClient is a client of srv with token auth (auth.method token), and its login method.
+func tokenClient(t *testing.T, srv *fakehttp.Server, bo contract.Backoff) (*APIClient, Method) {
 	t.Helper()
 	tok := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(tok, []byte("hvs.test"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := New(&contract.Config{Vault: contract.Vault{Address: srv.URL},
-		Auth: contract.Auth{Method: contract.AuthToken, TokenFile: tok}, Backoff: bo})
+	auth := contract.Auth{Method: contract.AuthToken, TokenFile: tok}
+	c, err := New(&contract.Config{Vault: contract.Vault{Address: srv.URL}, Auth: auth, Backoff: bo})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Login(context.Background()); err != nil {
+	return c, NewMethod(c, auth)
+}
+
+// tokenSession is a renewing session over tokenClient, logged in.
+func tokenSession(t *testing.T, srv *fakehttp.Server, bo contract.Backoff, ev SessionEvents) *Session {
+	t.Helper()
+	c, m := tokenClient(t, srv, bo)
+	s := NewSession(SessionOptions{Login: m, Tokens: c, Renew: true, Backoff: bo, Events: ev})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if _, err := s.Ensure(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return c
+	return s
 }
 
 // TestRenewalFailuresBackOff is the renewal storm: renew-self answers 500, and the retries
@@ -47,12 +58,11 @@ func TestRenewalFailuresBackOff(t *testing.T) {
 	t.Cleanup(srv.Close)
 	srv.Fail(fakehttp.RenewSelf, 500)
 	min, max := 5*time.Millisecond, 40*time.Millisecond
-	c := tokenClient(t, srv, contract.Backoff{Min: contract.Duration{Duration: min}, Max: contract.Duration{Duration: max}})
-
 	start := time.Now()
+	s := tokenSession(t, srv, contract.Backoff{Min: contract.Duration{Duration: min}, Max: contract.Duration{Duration: max}}, SessionEvents{})
 	var err error
 	select {
-	case err = <-c.WatchToken(context.Background(), nil):
+	case err = <-s.Lost():
 	case <-time.After(5 * time.Second):
 		t.Fatal("the watch did not end before the token expired")
 	}
@@ -77,7 +87,7 @@ func TestLeaseRenewalFailuresBackOff(t *testing.T) {
 	t.Cleanup(srv.Close)
 	srv.Fail(fakehttp.RenewLease, 503)
 	min, max := 5*time.Millisecond, 40*time.Millisecond
-	c := tokenClient(t, srv, contract.Backoff{Min: contract.Duration{Duration: min}, Max: contract.Duration{Duration: max}})
+	c, _ := tokenClient(t, srv, contract.Backoff{Min: contract.Duration{Duration: min}, Max: contract.Duration{Duration: max}})
 	start := time.Now()
 	err := <-c.WatchLease(context.Background(), &Secret{LeaseID: "db/creds/app/1", LeaseDuration: 2, Renewable: true}, nil)
 	retrying := time.Since(start) - 4*time.Second/3
@@ -94,8 +104,7 @@ func TestRenewalRefusedEndsAtOnce(t *testing.T) {
 	srv := fakehttp.Start(1)
 	t.Cleanup(srv.Close)
 	srv.Fail(fakehttp.RenewSelf, 403)
-	c := tokenClient(t, srv, contract.Backoff{})
-	err := <-c.WatchToken(context.Background(), nil)
+	err := <-tokenSession(t, srv, contract.Backoff{}, SessionEvents{}).Lost()
 	if n := srv.Count(fakehttp.RenewSelf); n != 1 || !strings.Contains(err.Error(), "Vault refused the renewal") {
 		t.Errorf("%d renewals, ended with %v", n, err)
 	}
@@ -105,20 +114,17 @@ func TestRenewalRefusedEndsAtOnce(t *testing.T) {
 func TestRenewalSucceeds(t *testing.T) {
 	srv := fakehttp.Start(1)
 	t.Cleanup(srv.Close)
-	c := tokenClient(t, srv, contract.Backoff{})
 	renewed := make(chan struct{}, 10)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := c.WatchToken(ctx, func() { renewed <- struct{}{} })
+	s := tokenSession(t, srv, contract.Backoff{}, SessionEvents{Renewed: func() { renewed <- struct{}{} }})
 	for range 2 {
 		select {
 		case <-renewed:
-		case err := <-done:
+		case err := <-s.Lost():
 			t.Fatalf("the watch ended: %v", err)
 		case <-time.After(3 * time.Second):
 			t.Fatal("no renewal")
 		}
 	}
-	cancel()
 }
 
 // TestTokenRenewalBackoffCarriesOver: with short token lifetimes and renewal failing each time,
@@ -129,14 +135,16 @@ func TestTokenRenewalBackoffCarriesOver(t *testing.T) {
 	srv := fakehttp.Start(2)
 	t.Cleanup(srv.Close)
 	srv.Fail(fakehttp.RenewSelf, 500)
-	c := tokenClient(t, srv, contract.Backoff{Min: contract.Duration{Duration: 50 * time.Millisecond}, Max: contract.Duration{Duration: 2 * time.Second}})
+	bo := contract.Backoff{Min: contract.Duration{Duration: 50 * time.Millisecond}, Max: contract.Duration{Duration: 2 * time.Second}}
+	c, m := tokenClient(t, srv, bo)
+	s := NewSession(SessionOptions{Login: m, Tokens: c, Renew: true, Backoff: bo})
 	var perLifetime []int
 	for range 3 {
 		before := srv.Count(fakehttp.RenewSelf)
-		if err := c.Login(context.Background()); err != nil {
+		if _, err := s.Ensure(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		if err := <-c.WatchToken(context.Background(), nil); err == nil {
+		if err := <-s.Lost(); err == nil {
 			t.Fatal("the watch ended without a reason")
 		}
 		perLifetime = append(perLifetime, srv.Count(fakehttp.RenewSelf)-before)

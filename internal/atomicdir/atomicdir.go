@@ -25,6 +25,9 @@
 // The directory belongs to the writer: every entry starting with ".." other than "..data" and
 // the generation it points to is a leftover of an earlier write and is removed. There must be
 // one writer per directory at a time.
+//
+// WriteFile gives a single file that changes on its own the same guarantee (whole old or whole
+// new) with a temporary file and a rename; it owns nothing but that file.
 package atomicdir
 
 import (

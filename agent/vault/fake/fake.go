@@ -1,5 +1,6 @@
-// Package fake is an in-memory vault.Client for unit tests of the agent's loop: secrets by
-// path, injectable errors, and token/lease expiry under the test's control.
+// Package fake is an in-memory Vault for unit tests of the agent's loop and token session:
+// secrets by path, injectable errors, tokens the fake accepts or forgets, and lease expiry
+// under the test's control. A Client is a vault.Conn and, through Login, a vault.Method.
 package fake
 
 import (
@@ -12,30 +13,40 @@ import (
 	"github.com/vault-injector/vault-injector/agent/vault"
 )
 
-// Client is a fake vault.Client. The zero value is not usable; use New.
+// TokenTTL is the lifetime of the fake's tokens unless SetTokenTTL says otherwise: short, so a
+// session renews often and notices an ExpireToken within 2/3 of it.
+const TokenTTL = 300 * time.Millisecond
+
+// Client is a fake Vault. The zero value is not usable; use New.
 type Client struct {
-	mu        sync.Mutex
-	secrets   map[string]*vault.Secret
-	errs      map[string]error
-	loginErr  error
-	valid     map[string]bool // tokens the fake Vault accepts
-	token     string
-	logins    int
-	reads     map[string]int
-	revoked   []string
-	tokenDone chan error
-	leaseDone map[string]chan error
-	serial    int
-	delay     time.Duration
+	mu          sync.Mutex
+	secrets     map[string]*vault.Secret
+	errs        map[string]error
+	loginErr    error
+	renewErr    error
+	revokeHangs bool
+	valid       map[string]bool // tokens the fake Vault accepts
+	tokenTTL    time.Duration
+	token       string // the one reads carry
+	logins      int
+	renewals    int
+	reads       map[string]int
+	revoked     []string
+	leaseDone   map[string]chan error
+	serial      int
+	delay       time.Duration
 }
 
-var _ vault.Client = (*Client)(nil)
+var (
+	_ vault.Conn   = (*Client)(nil)
+	_ vault.Method = (*Client)(nil)
+)
 
 // New returns an empty fake Vault.
 func New() *Client {
 	return &Client{
 		secrets: map[string]*vault.Secret{}, errs: map[string]error{}, valid: map[string]bool{},
-		reads: map[string]int{}, tokenDone: make(chan error, 1), leaseDone: map[string]chan error{},
+		reads: map[string]int{}, leaseDone: map[string]chan error{}, tokenTTL: TokenTTL,
 	}
 }
 
@@ -67,13 +78,34 @@ func (c *Client) FailLogin(err error) {
 	c.loginErr = err
 }
 
-// ExpireToken invalidates the current token and fires the token watcher, as Vault does when a
-// token reaches its max TTL.
+// FailRenewal makes token renewals fail with err (nil clears it).
+func (c *Client) FailRenewal(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.renewErr = err
+}
+
+// HangRevoke makes revocations wait until their context ends (a Vault that stopped answering).
+func (c *Client) HangRevoke() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.revokeHangs = true
+}
+
+// SetTokenTTL sets the lifetime of tokens issued, looked up or renewed from now on; 0 makes
+// them never expire (no renewal).
+func (c *Client) SetTokenTTL(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tokenTTL = d
+}
+
+// ExpireToken makes Vault forget the token reads carry, as when it reaches its max TTL or is
+// revoked: reads with it are refused (403), and so is its next renewal.
 func (c *Client) ExpireToken() {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	delete(c.valid, c.token)
-	c.mu.Unlock()
-	c.tokenDone <- nil
 }
 
 // ExpireLease fires the watcher of the lease last issued for path.
@@ -93,11 +125,17 @@ func (c *Client) AddToken(token string) {
 	c.valid[token] = true
 }
 
-// Logins, Reads and Revoked report what the agent did.
+// Logins, Renewals, Reads, Revoked and Token report what the agent did.
 func (c *Client) Logins() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.logins
+}
+
+func (c *Client) Renewals() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.renewals
 }
 
 func (c *Client) Reads(path string) int {
@@ -112,36 +150,77 @@ func (c *Client) Revoked() []string {
 	return append([]string(nil), c.revoked...)
 }
 
-func (c *Client) Login(ctx context.Context) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.loginErr != nil {
-		return c.loginErr
-	}
-	c.logins++
-	c.serial++
-	c.token = fmt.Sprintf("token-%d", c.serial)
-	c.valid[c.token] = true
-	return nil
-}
-
-func (c *Client) UseToken(ctx context.Context, token string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.valid[token] {
-		return &vault.Error{Op: "lookup-self", Path: "auth/token/lookup-self", Status: 403, Errors: []string{"permission denied"}}
-	}
-	c.token = token
-	return nil
-}
-
+// Token is the token reads carry (the one the session installed).
 func (c *Client) Token() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.token
 }
 
-func (c *Client) LookupSelf(ctx context.Context) error { return c.UseToken(ctx, c.Token()) }
+// Login implements vault.Method: a new token "token-<n>".
+func (c *Client) Login(ctx context.Context) (vault.Token, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.loginErr != nil {
+		return vault.Token{}, c.loginErr
+	}
+	c.logins++
+	c.serial++
+	t := fmt.Sprintf("token-%d", c.serial)
+	c.valid[t] = true
+	return c.tokenLocked(t), nil
+}
+
+func (c *Client) tokenLocked(t string) vault.Token {
+	return vault.Token{Value: t, TTL: c.tokenTTL, Renewable: c.tokenTTL > 0}
+}
+
+func denied(op, path string) error {
+	return &vault.Error{Op: op, Path: path, Status: 403, Errors: []string{"permission denied"}}
+}
+
+func (c *Client) LookupToken(ctx context.Context, token string) (vault.Token, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.valid[token] {
+		return vault.Token{}, denied("lookup-self", "auth/token/lookup-self")
+	}
+	return c.tokenLocked(token), nil
+}
+
+func (c *Client) RenewToken(ctx context.Context, token string, increment time.Duration) (vault.Token, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.renewErr != nil:
+		return vault.Token{}, c.renewErr
+	case !c.valid[token]:
+		return vault.Token{}, denied("renew-self", "auth/token/renew-self")
+	}
+	c.renewals++
+	return c.tokenLocked(token), nil
+}
+
+func (c *Client) RevokeToken(ctx context.Context, token string) error {
+	c.mu.Lock()
+	hang := c.revokeHangs
+	c.mu.Unlock()
+	if hang {
+		<-ctx.Done()
+		return &vault.Error{Op: "revoke-self", Path: "auth/token/revoke-self", Err: ctx.Err()}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.revoked = append(c.revoked, token)
+	delete(c.valid, token)
+	return nil
+}
+
+func (c *Client) SetToken(token string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.token = token
+}
 
 func (c *Client) Read(ctx context.Context, path string) (*vault.Secret, error) {
 	c.mu.Lock()
@@ -152,7 +231,7 @@ func (c *Client) Read(ctx context.Context, path string) (*vault.Secret, error) {
 	defer c.mu.Unlock()
 	c.reads[path]++
 	if !c.valid[c.token] {
-		return nil, &vault.Error{Op: "read", Path: path, Status: 403, Errors: []string{"permission denied"}}
+		return nil, denied("read", path)
 	}
 	if err := c.errs[path]; err != nil {
 		return nil, err
@@ -175,10 +254,6 @@ func (c *Client) Write(ctx context.Context, path string, data map[string]any) (*
 	return c.Read(ctx, path)
 }
 
-func (c *Client) WatchToken(ctx context.Context, renewed func()) <-chan error {
-	return c.tokenDone
-}
-
 func (c *Client) WatchLease(ctx context.Context, s *vault.Secret, renewed func()) <-chan error {
 	if !s.Leased() {
 		return make(chan error)
@@ -188,12 +263,4 @@ func (c *Client) WatchLease(ctx context.Context, s *vault.Secret, renewed func()
 	c.leaseDone[s.Path] = ch
 	c.mu.Unlock()
 	return ch
-}
-
-func (c *Client) RevokeSelf(ctx context.Context) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.revoked = append(c.revoked, c.token)
-	delete(c.valid, c.token)
-	return nil
 }

@@ -1,8 +1,10 @@
-// Command bench measures the agent against a real Vault dev server: the stripped static binary
-// size, the time from process start (and from login) to the first complete render, and the
-// peak and steady resident memory, for 1, 10 and 100 secrets.
+// Command agentbench measures the agent against a real Vault dev server: the stripped static
+// binary size, the time from process start (and from login) to the first complete render, and
+// the peak and steady resident memory, for 1, 10 and 100 secrets. It lives with the test
+// helpers it imports (test/vaultserver), outside the agent's tree. Run from the repository root
+// (it builds ./agent):
 //
-//	VI_CACHE=$HOME/.cache/vault-injector go run ./agent/bench
+//	VI_CACHE=$HOME/.cache/vault-injector go run ./test/agentbench
 package main
 
 import (
@@ -141,27 +143,8 @@ func agentToken(ctx context.Context, vs *vaultserver.Server, file string) (strin
 }
 
 func runAgent(bin, addr, tokenFile, dir string, n int, steady time.Duration, res *result) error {
-	metricsPort, err := freeport.On("127.0.0.1")
+	cfgFile, secretsDir, err := writeConfig(addr, tokenFile, dir, n)
 	if err != nil {
-		return err
-	}
-	cfg := contract.Config{
-		Version: contract.ConfigVersion, Vault: contract.Vault{Address: addr},
-		Auth:       contract.Auth{Method: contract.AuthToken, TokenFile: tokenFile},
-		SecretsDir: filepath.Join(dir, "secrets"), MetricsPort: metricsPort,
-		Refresh: contract.Duration{Duration: time.Second}, InitTimeout: contract.Duration{Duration: time.Minute},
-		Backoff: contract.Backoff{Min: contract.Duration{Duration: 100 * time.Millisecond}, Max: contract.Duration{Duration: time.Second}},
-	}
-	for i := 0; i < n; i++ {
-		cfg.Secrets = append(cfg.Secrets, contract.Secret{Name: fmt.Sprintf("s%d", i), Path: fmt.Sprintf("secret/bench/s%d", i),
-			Format: contract.FormatJSON, File: fmt.Sprintf("s%d.json", i), Perms: contract.DefaultPerms})
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	cfgFile := filepath.Join(dir, "config.json")
-	b, _ := json.Marshal(cfg)
-	if err := os.WriteFile(cfgFile, b, 0o600); err != nil {
 		return err
 	}
 	cmd := exec.Command(bin, contract.AgentCmdRun, contract.AgentFlagConf, cfgFile)
@@ -177,7 +160,7 @@ func runAgent(bin, addr, tokenFile, dir string, n int, steady time.Duration, res
 	defer func() { _ = cmd.Process.Kill() }()
 	sinceLogin := make(chan float64, 1)
 	go scanLogs(logs, sinceLogin)
-	marker := filepath.Join(cfg.SecretsDir, "..data")
+	marker := filepath.Join(secretsDir, "..data")
 	for {
 		if _, err := os.Stat(marker); err == nil {
 			break
@@ -202,6 +185,35 @@ func runAgent(bin, addr, tokenFile, dir string, n int, steady time.Duration, res
 	res.steadyRSS = append(res.steadyRSS, steadyMax)
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	return cmd.Wait()
+}
+
+// writeConfig writes the config of an agent with n secrets, token auth and the metrics
+// endpoint on, into dir; it returns the file and the secrets dir.
+func writeConfig(addr, tokenFile, dir string, n int) (string, string, error) {
+	metricsPort, err := freeport.On("127.0.0.1")
+	if err != nil {
+		return "", "", err
+	}
+	cfg := contract.Config{
+		Version: contract.ConfigVersion, Vault: contract.Vault{Address: addr},
+		Auth:       contract.Auth{Method: contract.AuthToken, TokenFile: tokenFile},
+		SecretsDir: filepath.Join(dir, "secrets"), MetricsPort: metricsPort,
+		Refresh: contract.Duration{Duration: time.Second}, InitTimeout: contract.Duration{Duration: time.Minute},
+		Backoff: contract.Backoff{Min: contract.Duration{Duration: 100 * time.Millisecond}, Max: contract.Duration{Duration: time.Second}},
+	}
+	for i := 0; i < n; i++ {
+		cfg.Secrets = append(cfg.Secrets, contract.Secret{Name: fmt.Sprintf("s%d", i), Path: fmt.Sprintf("secret/bench/s%d", i),
+			Format: contract.FormatJSON, File: fmt.Sprintf("s%d.json", i), Perms: contract.DefaultPerms})
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", err
+	}
+	cfgFile := filepath.Join(dir, "config.json")
+	b, _ := json.Marshal(cfg)
+	if err := os.WriteFile(cfgFile, b, 0o600); err != nil {
+		return "", "", err
+	}
+	return cfgFile, cfg.SecretsDir, nil
 }
 
 // scanLogs finds the agent's "first render complete" line and its since_login_ms field.

@@ -11,16 +11,16 @@ import (
 	"time"
 )
 
-func TestOperateMetrics(t *testing.T) {
+func TestVaultReloadAndBuildMetrics(t *testing.T) {
 	m := New()
 	m.SetBuildInfo("v1.2.3")
 	now := time.Now()
-	m.Expiry("token", "token#1", now.Add(30*time.Second))
-	m.Expiry("token", "token#2", now.Add(time.Hour)) // the new login's token, before the old watch ends
-	m.Expiry("lease", "lease#3", now.Add(10*time.Minute))
-	m.Expiry("lease", "lease#4", now.Add(2*time.Minute))
-	m.Expiry("lease", "lease#4", time.Time{}) // no longer watched
-	m.Request("read", "200", 30*time.Millisecond)
+	m.Vault.Expiry("token", "token#1", now.Add(30*time.Second))
+	m.Vault.Expiry("token", "token#2", now.Add(time.Hour)) // the new login's token, before the old watch ends
+	m.Vault.Expiry("lease", "lease#3", now.Add(10*time.Minute))
+	m.Vault.Expiry("lease", "lease#4", now.Add(2*time.Minute))
+	m.Vault.Expiry("lease", "lease#4", time.Time{}) // no longer watched
+	m.Vault.Request("read", "200", 30*time.Millisecond)
 	m.Reloads.WithLabelValues("http", ReloadSuccess).Inc()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -48,8 +48,8 @@ func TestOperateMetrics(t *testing.T) {
 			t.Errorf("%s = %v, want about %v", name, got, want)
 		}
 	}
-	m.Expiry("token", "token#2", time.Time{})
-	m.Expiry("token", "token#1", time.Time{})
+	m.Vault.Expiry("token", "token#2", time.Time{})
+	m.Vault.Expiry("token", "token#1", time.Time{})
 	_, body = get(t, "http://127.0.0.1:"+port+"/metrics")
 	if strings.Contains(body, "vault_injector_agent_token_ttl_seconds ") {
 		t.Error("token_ttl_seconds reported without a token")

@@ -1,0 +1,37 @@
+package vault
+
+import (
+	"context"
+	"time"
+
+	k8sauth "github.com/hashicorp/vault/api/auth/kubernetes"
+)
+
+// kubernetesLogin is Vault's kubernetes auth through api/auth/kubernetes: the projected
+// service-account token and the role, which Vault checks with the TokenReview API.
+type kubernetesLogin struct {
+	c                 *APIClient
+	mount, role, file string
+}
+
+// Login implements Method. The KubernetesAuth is built afresh each time because it reads the
+// token file when built, and the kubelet rotates that file.
+func (k *kubernetesLogin) Login(ctx context.Context) (Token, error) {
+	path := "auth/" + k.mount + "/login"
+	auth, err := k8sauth.NewKubernetesAuth(k.role,
+		k8sauth.WithMountPath(k.mount), k8sauth.WithServiceAccountTokenPath(k.file))
+	if err != nil {
+		return Token{}, &Error{Op: "login", Path: path, Err: err}
+	}
+	// A clone without a token: Auth().Login sets the new token on the client it is given, and
+	// the session, not the login, decides when reads start using it.
+	c, err := k.c.with("")
+	if err != nil {
+		return Token{}, err
+	}
+	s, err := c.Auth().Login(ctx, auth)
+	if err != nil {
+		return Token{}, wrap("login", path, err)
+	}
+	return Token{Value: s.Auth.ClientToken, TTL: time.Duration(s.Auth.LeaseDuration) * time.Second, Renewable: s.Auth.Renewable}, nil
+}
