@@ -50,6 +50,7 @@ fuzz: ## each fuzz target for a bounded time
 	go test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./internal/jsonread
 	go test -run '^$$' -fuzz '^FuzzDecodeState$$' -fuzztime $(FUZZTIME) ./certs
 	go test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./agent/render
+	go test -run '^$$' -fuzz '^FuzzVaultAnswer$$' -fuzztime $(FUZZTIME) ./agent/vault
 	go test -run '^$$' -fuzz '^FuzzTranslate$$' -fuzztime $(FUZZTIME) ./webhook/vaultk8s
 	go test -run '^$$' -fuzz '^FuzzMigrate$$' -fuzztime $(FUZZTIME) ./webhook/migrate
 

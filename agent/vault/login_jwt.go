@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"strings"
-	"time"
 )
 
 // jwtLogin is Vault's jwt method: the projected token and the role posted to
@@ -35,5 +34,5 @@ func (j *jwtLogin) Login(ctx context.Context) (Token, error) {
 	if s == nil || s.Auth == nil || s.Auth.ClientToken == "" {
 		return Token{}, &Error{Op: "login", Path: j.path, Err: errors.New("no token in Vault's answer")}
 	}
-	return Token{Value: s.Auth.ClientToken, TTL: time.Duration(s.Auth.LeaseDuration) * time.Second, Renewable: s.Auth.Renewable}, nil
+	return Token{Value: s.Auth.ClientToken, TTL: Seconds(s.Auth.LeaseDuration), Renewable: s.Auth.Renewable}, nil
 }

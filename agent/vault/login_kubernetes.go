@@ -2,7 +2,6 @@ package vault
 
 import (
 	"context"
-	"time"
 
 	k8sauth "github.com/hashicorp/vault/api/auth/kubernetes"
 )
@@ -33,5 +32,5 @@ func (k *kubernetesLogin) Login(ctx context.Context) (Token, error) {
 	if err != nil {
 		return Token{}, wrap("login", path, err)
 	}
-	return Token{Value: s.Auth.ClientToken, TTL: time.Duration(s.Auth.LeaseDuration) * time.Second, Renewable: s.Auth.Renewable}, nil
+	return Token{Value: s.Auth.ClientToken, TTL: Seconds(s.Auth.LeaseDuration), Renewable: s.Auth.Renewable}, nil
 }

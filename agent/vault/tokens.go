@@ -30,7 +30,7 @@ func (a *APIClient) LookupToken(ctx context.Context, token string) (Token, error
 		return Token{}, fmt.Errorf("parsing token ttl: %w", err)
 	}
 	renewable, _ := s.TokenIsRenewable()
-	return Token{Value: token, TTL: ttl, Renewable: renewable}, nil
+	return Token{Value: token, TTL: clampTTL(ttl), Renewable: renewable}, nil
 }
 
 // RenewToken implements Tokens.
@@ -46,7 +46,7 @@ func (a *APIClient) RenewToken(ctx context.Context, token string, increment time
 	if s == nil || s.Auth == nil {
 		return Token{}, &Error{Op: "renew-self", Path: "auth/token/renew-self", Status: 200, Errors: []string{"no auth in the answer"}}
 	}
-	return Token{Value: token, TTL: time.Duration(s.Auth.LeaseDuration) * time.Second, Renewable: s.Auth.Renewable}, nil
+	return Token{Value: token, TTL: Seconds(s.Auth.LeaseDuration), Renewable: s.Auth.Renewable}, nil
 }
 
 // RevokeToken implements Tokens.

@@ -91,8 +91,20 @@ func (s *Secret) Values() map[string]any {
 // Leased reports whether the secret has a lease that must be renewed and re-fetched.
 func (s *Secret) Leased() bool { return s.LeaseID != "" && s.LeaseDuration > 0 }
 
-// TTL is the lease duration.
-func (s *Secret) TTL() time.Duration { return time.Duration(s.LeaseDuration) * time.Second }
+// TTL is the lease duration, clamped (see Seconds).
+func (s *Secret) TTL() time.Duration { return Seconds(s.LeaseDuration) }
+
+// MaxTTL bounds every duration Vault reports: Vault's own default max_lease_ttl is 32 days, and
+// a lease_duration of 1e10 s overflowed time.Duration into a negative value that panicked the
+// lease watch, so the sidecar crash-looped.
+const MaxTTL = 366 * 24 * time.Hour
+
+// Seconds is a count of seconds from Vault as a duration within [0, MaxTTL].
+func Seconds(n int) time.Duration {
+	return clampTTL(time.Duration(min(max(n, 0), int(MaxTTL/time.Second))) * time.Second)
+}
+
+func clampTTL(d time.Duration) time.Duration { return min(max(d, 0), MaxTTL) }
 
 // Error is a failed Vault operation. Its message is a single line that names the operation, the
 // path and Vault's answer (status and messages), and never carries a secret value: it is what

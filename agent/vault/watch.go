@@ -42,7 +42,7 @@ func (a *APIClient) WatchLease(ctx context.Context, s *Secret, renewed func()) <
 	if !s.Leased() {
 		return make(chan error)
 	}
-	id, inc := s.LeaseID, s.LeaseDuration
+	id, inc := s.LeaseID, int(s.TTL()/time.Second)
 	return a.watch(ctx, lifetime{kind: "lease", id: id, ttl: s.TTL(), renewable: s.Renewable,
 		renew: func(ctx context.Context) (time.Duration, bool, error) {
 			r, err := a.c.Sys().RenewWithContext(ctx, id, inc)
@@ -52,7 +52,7 @@ func (a *APIClient) WatchLease(ctx context.Context, s *Secret, renewed func()) <
 			if r == nil {
 				return 0, false, &Error{Op: "renew", Path: "sys/leases/renew", Status: 204, Errors: []string{"Vault returned no lease"}}
 			}
-			return time.Duration(r.LeaseDuration) * time.Second, r.Renewable, nil
+			return Seconds(r.LeaseDuration), r.Renewable, nil
 		}}, renewed)
 }
 
