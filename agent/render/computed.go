@@ -105,3 +105,7 @@ func withholdComputed(err error) error {
 	}
 	return out
 }
+
+// Names reports whether path is this item's configured path or one of its template's string
+// constants: a path the agent may log. Any other path was computed from template data.
+func (it *Item) Names(path string) bool { return path == it.cfg.Path || it.lits[path] }

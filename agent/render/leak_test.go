@@ -145,3 +145,16 @@ func TestComputedRequestErrorsHoldNoValues(t *testing.T) {
 		t.Errorf("a constant request lost its error: %v", err)
 	}
 }
+
+// TestNames: the runner logs a path only when the item names it (configured or a constant).
+func TestNames(t *testing.T) {
+	it, err := Compile(contract.Secret{Name: "a", Path: "secret/app", Template: `{{ with secret "database/creds/x" }}{{ end }}{{ with secret (print "kv/" .Data.data.user) }}{{ end }}`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]bool{"secret/app": true, "database/creds/x": true, "kv/P@ss-w0rd-7q": false, "kv/": true} {
+		if it.Names(p) != want {
+			t.Errorf("Names(%q) = %v", p, !want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"strings"
 	"time"
 
 	"github.com/vault-injector/vault-injector/agent/vault"
@@ -174,8 +175,19 @@ func (r *Runner) store(key string, s *vault.Secret) {
 func (r *Runner) markExpired(ex expiry) {
 	if e := r.cache[ex.key]; e == ex.e {
 		e.stale = true
-		r.log.Info("lease ending, fetching the secret again", "path", e.s.Path, "reason", errString(ex.err))
+		r.log.Info("lease ending, fetching the secret again", "path", r.loggablePath(ex.key), "reason", errString(ex.err))
 	}
+}
+
+// loggablePath is the path of a cache key unless a template computed it from secret data.
+func (r *Runner) loggablePath(key string) string {
+	path, _, _ := strings.Cut(key, "?")
+	for _, it := range r.items {
+		if it.Names(path) {
+			return path
+		}
+	}
+	return "(a path computed by a template)"
 }
 
 // markStatic makes secrets without a lease stale: the refresh interval re-reads them.
