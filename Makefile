@@ -1,6 +1,6 @@
 # vault-injector: `make demo` runs the whole flow locally, `make test` proves it.
 # Real servers (Vault, Kubernetes, etcd, containerd) are installed and cached by
-# test/tools/install.sh under $(VI_CACHE); the first run builds them (see README).
+# test/tools/install.sh under $(VI_CACHE); the first run builds them (see docs/testing.md).
 
 VI_CACHE ?= $(CURDIR)/.cache
 export VI_CACHE

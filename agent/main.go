@@ -1,5 +1,5 @@
 // Command vault-injector-agent is the agent the webhook injects into pods: it logs in to Vault,
-// renders the pod's secrets into files, and keeps them fresh. See agent/README.md.
+// renders the pod's secrets into files, and keeps them fresh. See docs/agent.md.
 package main
 
 import (

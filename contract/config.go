@@ -34,7 +34,7 @@ const (
 	// small, and the agent must not follow a huge answer into its memory limit.
 	DefaultMaxSecretBytes = 1 << 20
 	// MaxMaxSecretBytes is the largest MaxSecretBytes accepted: the agent decodes a response in
-	// memory (several times its size; measured by agent/bench to keep the agent under 48 MiB).
+	// memory (several times its size; measured by test/agentbench to keep the agent under 48 MiB).
 	MaxMaxSecretBytes = 4 << 20
 	// DefaultRenderTimeout bounds the time a template runs when RenderTimeout is 0 (Vault
 	// requests excluded): text/template cannot be stopped, so past it the agent exits.

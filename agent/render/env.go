@@ -32,7 +32,7 @@ func envFile(values map[string]any) ([]byte, error) {
 // interpreters and runtimes load code (NODE_OPTIONS, PYTHONPATH, JAVA_TOOL_OPTIONS ...), and the
 // proxy variables that would route the app's traffic elsewhere. Names common as secret
 // keys whose clobbering is harmless (USER, HOSTNAME, PWD) are not on it. The list is in
-// agent/README.md.
+// docs/agent.md.
 var (
 	ReservedEnv = []string{
 		"PATH", "HOME", "IFS", "ENV", "CDPATH", "SHELL", "SHELLOPTS", "BASHOPTS", "PS1", "PS2", "PS3",

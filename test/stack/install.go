@@ -34,7 +34,7 @@ type Product struct {
 	s         *Stack
 }
 
-// productOverlay is the platform team's own kustomization from the README's Install section,
+// productOverlay is the platform team's own kustomization from docs/install.md,
 // pointing at this repository's base.
 const productOverlay = `apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
@@ -79,7 +79,7 @@ func (s *Stack) InstallKustomize(ctx context.Context) (*Product, error) {
 
 // InstallHelm renders the chart as `helm install vault-injector manifests/helm/vault-injector
 // --namespace vault-injector --create-namespace --set ...` would (the helm library; there is no
-// helm binary here), labels the namespace for Pod Security as the README says, and applies it.
+// helm binary here), labels the namespace for Pod Security as docs/install.md says, and applies it.
 func (s *Stack) InstallHelm(ctx context.Context) (*Product, error) {
 	webhook := images.Webhook("./webhook")
 	repo, _, _ := strings.Cut(webhook.Ref(), ":")
@@ -114,7 +114,7 @@ func (s *Stack) install(ctx context.Context, rendered string, applyArgs ...strin
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ProductNamespace, Labels: map[string]string{
 		"pod-security.kubernetes.io/enforce": "restricted",
 	}}}
-	if !strings.Contains(rendered, "kind: Namespace") { // Helm's --create-namespace + the README's label
+	if !strings.Contains(rendered, "kind: Namespace") { // Helm's --create-namespace + docs/install.md's label
 		if _, err := s.Cluster.Clientset().CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
 			return p, err
 		}

@@ -70,7 +70,7 @@ func NewDefaults() Defaults {
 		AuthPath:             "auth/kubernetes",
 		AuthType:             contract.AuthKubernetes,
 		Sidecar:              SidecarNative,
-		// The audience Vault roles are told to expect (README: Vault-side setup).
+		// The audience Vault roles are told to expect (docs/install.md: the Vault side).
 		TokenAudience: "vault",
 		TokenExpiry:   time.Hour,
 		// Rendered secrets are small; two generations of them fit with room to spare.

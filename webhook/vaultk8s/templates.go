@@ -70,7 +70,7 @@ func checkFuncs(tmpl string) []string {
 			alt = "sprig functions are not offered: use the agent's string helpers (toUpper, toLower, trimSpace, split, join, replaceAll, contains)"
 		}
 		if alt == "" {
-			alt = "the agent's template functions are listed in agent/README.md#templates"
+			alt = "the agent's template functions are listed in docs/agent.md#templates"
 		}
 		msgs = append(msgs, fmt.Sprintf("the template calls %s, which the agent does not offer: %s", n, alt))
 	}

@@ -177,5 +177,5 @@ func (t *translator) key(k, v string) {
 			return
 		}
 	}
-	t.warn(k, "vault-k8s has no such annotation either (a typo?); see the mapping table in the README")
+	t.warn(k, "vault-k8s has no such annotation either (a typo?); see the mapping table in docs/migrating-from-vault-k8s.md")
 }

@@ -1,6 +1,6 @@
 // Package patchcheck is the independent oracle for the webhook's patches. It knows nothing of
 // how the patch is planned: it compares the pod as sent with the pod after the patch and checks
-// the promises the injector makes (README, "What injection guarantees"): the patch only adds;
+// the promises the injector makes (docs/annotations.md, "What injection guarantees"): the patch only adds;
 // the pod's own containers, volumes, annotations and every other field come out byte for byte
 // as sent, unknown fields included, except for one secrets mount appended to a container's
 // volumeMounts; each container the patch adds is added whole by one op and meets the restricted
