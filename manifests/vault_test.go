@@ -137,6 +137,17 @@ func caBundleFile(t *testing.T, objs []object, d *appsv1.Deployment) string {
 // place of the mount path, and validates the result as the webhook does at start.
 func parseWebhookArgs(t *testing.T, args []string, caFile string) mutate.Defaults {
 	t.Helper()
+	var fixed []string
+	for _, a := range args {
+		fixed = append(fixed, strings.ReplaceAll(a, caMountPath+"/ca.crt", caFile))
+	}
+	return parseServeArgs(t, fixed).Inject
+}
+
+// parseServeArgs parses args with the webhook's flags, $(POD_NAMESPACE) expanded as the kubelet
+// does, and validates the result as the webhook does at start.
+func parseServeArgs(t *testing.T, args []string) config.Config {
+	t.Helper()
 	cfg := config.New()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -144,7 +155,7 @@ func parseWebhookArgs(t *testing.T, args []string, caFile string) mutate.Default
 	cfg.BindServer(fs)
 	var fixed []string
 	for _, a := range args {
-		fixed = append(fixed, strings.ReplaceAll(strings.ReplaceAll(a, caMountPath+"/ca.crt", caFile), "$(POD_NAMESPACE)", ns))
+		fixed = append(fixed, strings.ReplaceAll(a, "$(POD_NAMESPACE)", ns))
 	}
 	if err := fs.Parse(fixed); err != nil || fs.NArg() != 0 {
 		t.Fatalf("webhook rejects the arguments %q: %v", args, err)
@@ -152,7 +163,7 @@ func parseWebhookArgs(t *testing.T, args []string, caFile string) mutate.Default
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("webhook configuration is invalid: %v", err)
 	}
-	return cfg.Inject
+	return cfg
 }
 
 // TestVaultConnectionApplyOnRealAPIServer applies the vault-tls overlay and a Helm render with a

@@ -8,15 +8,19 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/vault-injector/vault-injector/certs"
 	"github.com/vault-injector/vault-injector/test/freeport"
 	"github.com/vault-injector/vault-injector/test/syncbuf"
+	"github.com/vault-injector/vault-injector/test/testpki"
 	"github.com/vault-injector/vault-injector/test/wait"
 )
 
@@ -99,4 +103,85 @@ func get(t *testing.T, url string) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// TestServeClientCA runs serve with --client-ca-file (in a process of its own: the metrics of
+// one Main per process): /mutate refuses a client without a certificate at once, before its
+// body is read; a certificate from another CA fails the handshake; the API server's
+// certificate is admitted; /readyz, which dials without one, stays ready.
+func TestServeClientCA(t *testing.T) {
+	clientCA, err := testpki.NewCA("kube-apiserver-webhook-client-ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(t.TempDir(), "client-ca.crt")
+	if err := os.WriteFile(caFile, clientCA.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startWebhookProcess(t, "--client-ca-file", caFile)
+
+	client := func(ca *testpki.CA) *http.Client {
+		cfg := p.tlsConfig()
+		if ca != nil {
+			pair, err := ca.Client("kube-apiserver")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cert, err := tls.X509KeyPair(pair.CertPEM, pair.KeyPEM)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Sent whatever CAs the server names (Go's client would keep back a certificate
+			// of another CA, and be refused as having none).
+			cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
+		}
+		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}}
+	}
+	url := "https://" + p.addr + "/mutate"
+
+	t.Run("the API server's certificate is admitted", func(t *testing.T) {
+		if err := admitSmallPod(client(clientCA), p.addr, "with-cert"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("no certificate is refused before the body is read", func(t *testing.T) {
+		// Announce 7 MiB and send none of it: the refusal must not wait for the body.
+		body, w := io.Pipe()
+		defer w.Close()
+		req, err := http.NewRequest(http.MethodPost, url, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ContentLength = 7 << 20
+		req.Header.Set("Content-Type", "application/json")
+		start := time.Now()
+		resp, err := client(nil).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var status metav1.Status
+		if err := json.NewDecoder(resp.Body).Decode(&status); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); resp.StatusCode != http.StatusUnauthorized || status.Code != http.StatusUnauthorized ||
+			!strings.Contains(status.Message, "--client-ca-file") || took > 2*time.Second {
+			t.Errorf("after %s: status %d, %+v; want a prompt 401 naming --client-ca-file", took, resp.StatusCode, status)
+		}
+	})
+	t.Run("a certificate from another CA fails the handshake", func(t *testing.T) {
+		other, err := testpki.NewCA("other")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := client(other).Post(url, "application/json", strings.NewReader("{}"))
+		if err == nil {
+			resp.Body.Close()
+			t.Fatalf("status %d, want the TLS handshake refused", resp.StatusCode)
+		}
+		if !strings.Contains(err.Error(), "certificate") {
+			t.Errorf("refused with %v, want a TLS certificate error", err)
+		}
+	})
+	waitOK(t, p.health+"/readyz")
 }

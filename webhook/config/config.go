@@ -31,6 +31,11 @@ type Config struct {
 	MetricsAddr string // /metrics, plain HTTP
 	LogLevel    string // debug, info or error
 
+	// ClientCAFile, when set, makes /mutate require a client certificate signed by one of its
+	// CAs (the API server's, from its admission configuration); Validate reads it into ClientCAs.
+	ClientCAFile string
+	ClientCAs    *x509.CertPool
+
 	// Self-managed TLS (certs package); off when cert-manager or files provide the certificate.
 	TLSSelfManaged    bool
 	TLSSecret         string
@@ -106,6 +111,7 @@ func (c *Config) BindServer(fs *flag.FlagSet) {
 	fs.StringVar(&c.HealthAddr, "health-addr", c.HealthAddr, "address of /healthz and /readyz")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "address of Prometheus /metrics (empty: off)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info or error")
+	fs.StringVar(&c.ClientCAFile, "client-ca-file", c.ClientCAFile, "PEM file of the CA(s) the API server's client certificate is signed by: /mutate then refuses requests without such a certificate (empty: any client)")
 	fs.BoolVar(&c.TLSSelfManaged, "tls-self-managed", c.TLSSelfManaged, "keep a CA and serving certificate in a Secret and the webhook's caBundle up to date (false: cert-manager or files provide them)")
 	fs.StringVar(&c.TLSSecret, "tls-secret", c.TLSSecret, "Secret holding the self-managed CA and certificate")
 	fs.StringVar(&c.WebhookConfigName, "webhook-config-name", c.WebhookConfigName, "MutatingWebhookConfiguration whose caBundle is kept current")
@@ -168,10 +174,27 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("--log-level %q is invalid: use debug, info or error", c.LogLevel))
 	}
+	if c.ClientCAFile != "" {
+		errs = append(errs, c.loadClientCAs())
+	}
 	if c.TLSSelfManaged && (c.Namespace == "" || c.TLSSecret == "" || c.ServiceName == "" || c.WebhookConfigName == "") {
 		errs = append(errs, errors.New("self-managed TLS needs --namespace, --tls-secret, --service-name and --webhook-config-name (or --tls-self-managed=false)"))
 	}
 	return errors.Join(errs...)
+}
+
+// loadClientCAs reads ClientCAFile into ClientCAs.
+func (c *Config) loadClientCAs() error {
+	b, err := os.ReadFile(c.ClientCAFile)
+	if err != nil {
+		return fmt.Errorf("--client-ca-file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return fmt.Errorf("--client-ca-file %s holds no PEM certificate", c.ClientCAFile)
+	}
+	c.ClientCAs = pool
+	return nil
 }
 
 // quantity is a flag.Value for a resource.Quantity.

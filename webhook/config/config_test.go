@@ -1,10 +1,16 @@
 package config
 
 import (
+	"crypto/x509"
+	"errors"
 	"flag"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vault-injector/vault-injector/test/testpki"
 )
 
 func TestEnvTwins(t *testing.T) {
@@ -67,4 +73,45 @@ func TestValidate(t *testing.T) {
 			t.Errorf("Validate() = %v; want it to mention %q", err, w)
 		}
 	}
+}
+
+// --client-ca-file (and its env twin) is read at start: a file without a certificate is
+// refused with the others' errors, one with a CA becomes the pool clients are verified against.
+func TestClientCAFile(t *testing.T) {
+	dir := t.TempDir()
+	junk, ca := filepath.Join(dir, "junk.pem"), filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(junk, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	root, err := testpki.NewCA("client-ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ca, root.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]string{"/nonexistent/ca.pem": "--client-ca-file: open", junk: "holds no PEM certificate", ca: ""} {
+		t.Setenv("VAULT_INJECTOR_CLIENT_CA_FILE", file)
+		c := New()
+		c.Inject.VaultAddr, c.Inject.AgentImage, c.Namespace = "https://v:8200", "agent:1", "vault-injector"
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		c.BindInjection(fs)
+		c.BindServer(fs)
+		if err := errors.Join(fs.Parse(nil), ApplyEnv(fs)); err != nil {
+			t.Fatal(err)
+		}
+		err := c.Validate()
+		switch {
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%s: Validate() = %v, want %q", file, err, want)
+		case want == "" && (err != nil || c.ClientCAs == nil || !c.ClientCAs.Equal(poolOf(root.Cert))):
+			t.Errorf("%s: Validate() = %v, pool %v", file, err, c.ClientCAs)
+		}
+	}
+}
+
+func poolOf(c *x509.Certificate) *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(c)
+	return p
 }

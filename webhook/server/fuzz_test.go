@@ -18,6 +18,7 @@ func runtimeRaw(s string) runtime.RawExtension { return runtime.RawExtension{Raw
 
 // FuzzAdmissionBody sends arbitrary bodies through the full HTTP handler with panic recovery
 // off: any panic fails the fuzzer, and every answer must be a well-formed AdmissionReview.
+// Each body also goes through scanIdentity, which reads refused ones.
 func FuzzAdmissionBody(f *testing.F) {
 	f.Add(admissionReview(f, "Pod", "ns", optedIn))
 	f.Add(admissionReview(f, "Pod", "ns", `{"metadata":{"annotations":{"vault-injector.io/inject":"true"}}}`))
@@ -25,7 +26,9 @@ func FuzzAdmissionBody(f *testing.F) {
 	f.Add([]byte(`{"request":{"object":null}}`))
 	f.Add([]byte(`[]`))
 	_, hook := testHandler(prometheus.NewRegistry())
+	f.Add([]byte(`{"request":{"uid":"u","object":{"metadata":{"name":"cut`))
 	f.Fuzz(func(t *testing.T, body []byte) {
+		scanIdentity(body) // the refusals' reader of a cut body must not panic either
 		req := httptest.NewRequest(http.MethodPost, "/mutate", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		rec := httptest.NewRecorder()

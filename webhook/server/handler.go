@@ -26,6 +26,8 @@ type Handler struct {
 	Defaults mutate.Defaults
 	Metrics  *Metrics
 	Log      *slog.Logger
+
+	bodies bodyBudget // what the handler holds of request bodies at once
 }
 
 // log writes the admission's one line: the request's identity, then what was decided. Typed
@@ -45,11 +47,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	defer buffers.Put(bufs)
 	bufs.patch.Reset()
 	bufs.out.Reset()
-	body, code, err := readRequest(req, bufs.body)
+	body, charged, code, err := readRequest(req, bufs.body, &h.bodies)
 	if cap(body) <= maxPooledBody {
 		bufs.body = body[:0] // the decoded review keeps no reference to it: strings are copies
 	}
-	onWorker(func() { h.answer(body, code, err, &bufs.patch, &bufs.out) })
+	func() {
+		defer h.bodies.give(charged) // before the answer is written: a slow reader holds no budget
+		onWorker(func() { h.answer(body, code, err, &bufs.patch, &bufs.out) })
+	}()
 	w.Header()["Content-Type"] = jsonContentType
 	_, _ = w.Write(bufs.out.Bytes())
 }
@@ -63,15 +68,23 @@ func (h *Handler) answer(body []byte, code int, err error, patch, out *bytes.Buf
 	var rv review
 	if err == nil {
 		rv, code, err = parseReview(body)
+	} else {
+		rv = scanIdentity(body) // the body may be cut or too large to decode: its head names it
 	}
 	var resp admissionv1.AdmissionResponse
-	if err != nil {
+	switch {
+	case errors.Is(err, errBusy):
+		h.Metrics.deny("busy")
+		h.Log.LogAttrs(context.Background(), slog.LevelInfo, "request refused", slog.String("requestID", rv.uid),
+			slog.String("reason", "busy"), slog.Int64("bodyBudgetInUse", h.bodies.used.Load()))
+		resp = busy()
+	case err != nil:
 		// The error names the JSON problem, never a value of the pod.
 		h.Metrics.deny("undecodable")
 		h.Log.LogAttrs(context.Background(), slog.LevelInfo, "request refused", slog.String("requestID", rv.uid),
 			slog.String("namespace", rv.namespace), slog.String("reason", "undecodable"), slog.String("error", err.Error()))
 		resp = errored(code, err)
-	} else {
+	default:
 		resp = h.admit(rv, patch)
 	}
 	encodeResponse(out, rv, &resp)
@@ -143,6 +156,13 @@ func allowed(reason string) admissionv1.AdmissionResponse {
 
 func denied(message string) admissionv1.AdmissionResponse {
 	return admissionv1.AdmissionResponse{Result: &metav1.Status{Code: http.StatusForbidden, Reason: metav1.StatusReasonForbidden, Message: message}}
+}
+
+// busy is the refusal of a body the budget had no room for: 429 with a Retry-After, which
+// the API server passes on to its client (client-go retries such answers by itself).
+func busy() admissionv1.AdmissionResponse {
+	return admissionv1.AdmissionResponse{Result: &metav1.Status{Code: http.StatusTooManyRequests, Reason: metav1.StatusReasonTooManyRequests,
+		Message: errBusy.Error(), Details: &metav1.StatusDetails{RetryAfterSeconds: 1}}}
 }
 
 func errored(code int, err error) admissionv1.AdmissionResponse {

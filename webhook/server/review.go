@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 
@@ -38,22 +37,25 @@ type review struct {
 	podErr error
 }
 
-// readRequest reads the request's body, into buf when it has room. The error's status is for the response: the API
-// server shows it when the webhook refuses a request.
-func readRequest(req *http.Request, buf []byte) ([]byte, int, error) {
+// readRequest reads the request's body, into buf when it has room, counting it in budget (see
+// readBody; charged is what the caller gives back). The error's status is for the response:
+// the API server shows it when the webhook refuses a request.
+func readRequest(req *http.Request, buf []byte, budget *bodyBudget) (body []byte, charged int64, code int, err error) {
 	if ct := req.Header.Get("Content-Type"); ct != "application/json" {
-		return nil, http.StatusBadRequest, fmt.Errorf("content type %q: want application/json", ct)
+		return nil, 0, http.StatusBadRequest, fmt.Errorf("content type %q: want application/json", ct)
 	}
-	body, err := readBody(req, buf)
+	body, charged, err = readBody(req, buf, budget)
 	switch {
+	case errors.Is(err, errBusy):
+		return body, charged, http.StatusTooManyRequests, err
+	case errors.Is(err, errTooLarge):
+		return body, charged, http.StatusRequestEntityTooLarge, err
 	case err != nil:
-		return nil, http.StatusBadRequest, fmt.Errorf("reading the request: %w", err)
-	case len(body) > maxReviewBytes:
-		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("the request is over %d bytes", maxReviewBytes)
+		return body, charged, http.StatusBadRequest, fmt.Errorf("reading the request: %w", err)
 	case len(body) == 0:
-		return nil, http.StatusBadRequest, errors.New("the request body is empty")
+		return body, charged, http.StatusBadRequest, errors.New("the request body is empty")
 	}
-	return body, 0, nil
+	return body, charged, 0, nil
 }
 
 // parseReview decodes the body's AdmissionReview, with the status of its error as readRequest.
@@ -66,25 +68,6 @@ func parseReview(body []byte) (review, int, error) {
 		return rv, http.StatusBadRequest, fmt.Errorf("decoding the admission review: %w", err)
 	}
 	return rv, 0, nil
-}
-
-// readBody reads at most maxReviewBytes+1, into buf when the length is announced and buf has
-// room, else into one new buffer of that length. A request whose length is not announced is
-// read whole, growing as it goes.
-func readBody(req *http.Request, buf []byte) ([]byte, error) {
-	limited := io.LimitReader(req.Body, maxReviewBytes+1)
-	if n := req.ContentLength; n > 0 && n <= maxReviewBytes {
-		b := buf[:0]
-		if int64(cap(b)) < n+1 {
-			b = make([]byte, n+1) // one more, to see EOF without growing
-		}
-		read, err := io.ReadFull(limited, b[:n+1])
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			err = nil
-		}
-		return b[:read], err
-	}
-	return io.ReadAll(limited)
 }
 
 // decodeReview reads the review in one pass, the pod included. A pod that does not decode

@@ -2,12 +2,12 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -62,17 +62,10 @@ func Run(ctx context.Context, cfg config.Config, log logr.Logger, certs CertSour
 		}
 		stopServing()
 	}()
-	srv := webhook.NewServer(webhook.Options{
-		Host:    cfg.Host,
-		Port:    cfg.Port,
-		CertDir: cfg.TLSDir,
-		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }},
-	})
-	admissionLog := slog.New(logr.ToSlogHandler(log)) // the JSON handler main made, unwrapped
-	handler := &Handler{Defaults: cfg.Inject, Metrics: NewMetrics(ctrlmetrics.Registry), Log: admissionLog}
-	srv.Register(MutatePath, closeWhenDraining(&draining, recoverPanics(admissionLog, handler)))
+	admissions := &admissionServer{addr: net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)),
+		handler: admissionMux(cfg, log, &draining), log: log.WithName("admissions")}
 
-	health := healthMux(&draining, srv.StartedChecker()) // a TLS dial: ready only once the webhook really serves
+	health := healthMux(&draining, admissions.ready) // a TLS dial: ready only once the webhook really serves
 
 	g.Go(func() error {
 		if certs != nil {
@@ -80,7 +73,11 @@ func Run(ctx context.Context, cfg config.Config, log logr.Logger, certs CertSour
 				return fmt.Errorf("waiting for the first serving certificate: %w", err)
 			}
 		}
-		return srv.Start(serveCtx)
+		t, err := newAdmissionTLS(cfg.TLSDir, cfg.ClientCAs)
+		if err != nil {
+			return err
+		}
+		return admissions.serve(serveCtx, t)
 	})
 	g.Go(func() error { return serveHTTP(serveCtx, cfg.HealthAddr, health) })
 	if cfg.MetricsAddr != "" {
@@ -90,6 +87,23 @@ func Run(ctx context.Context, cfg config.Config, log logr.Logger, certs CertSour
 	}
 	log.Info("vault-injector webhook starting", "port", cfg.Port, "health", cfg.HealthAddr, "metrics", cfg.MetricsAddr)
 	return g.Wait()
+}
+
+// admissionMux routes /mutate to the Handler, behind the client-certificate check when
+// cfg.ClientCAs is set. A controller-runtime webhook server is made only to register it:
+// Register instruments it with the controller_runtime_webhook_* metrics. That server is never
+// started: admissionServer serves its mux, with the deadlines controller-runtime offers no way
+// to set (see tls.go).
+func admissionMux(cfg config.Config, log logr.Logger, draining *atomic.Bool) http.Handler {
+	mux := http.NewServeMux()
+	admissionLog := slog.New(logr.ToSlogHandler(log)) // the JSON handler main made, unwrapped
+	handler := &Handler{Defaults: cfg.Inject, Metrics: NewMetrics(ctrlmetrics.Registry), Log: admissionLog}
+	hook := recoverPanics(admissionLog, handler)
+	if cfg.ClientCAs != nil {
+		hook = requireClientCert(hook)
+	}
+	webhook.NewServer(webhook.Options{WebhookMux: mux}).Register(MutatePath, closeWhenDraining(draining, hook))
+	return mux
 }
 
 // healthMux serves /healthz, and /readyz: ready when ready says so, and not while draining.

@@ -35,3 +35,13 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- fail (printf "tls.mode must be self-managed or cert-manager, not %q" .Values.tls.mode) -}}
 {{- end -}}
 {{- end -}}
+
+{{/* "true" when /mutate requires the API server's client certificate (webhook.clientCA). */}}
+{{- define "vault-injector.clientCA" -}}
+{{- with .Values.webhook.clientCA -}}
+{{- if and .bundle .secret.name -}}
+{{- fail "set webhook.clientCA.bundle or webhook.clientCA.secret.name, not both" -}}
+{{- end -}}
+{{- if or .bundle .secret.name -}}true{{- end -}}
+{{- end -}}
+{{- end -}}
