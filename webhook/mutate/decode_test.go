@@ -1,6 +1,7 @@
 package mutate_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -39,9 +40,10 @@ func referenceDecode(raw []byte) (pod *corev1.Pod, err error, ok bool) {
 			Labels       map[string]string `json:"labels"`
 		} `json:"metadata"`
 		Spec struct {
-			InitContainers []container `json:"initContainers"`
-			Containers     []container `json:"containers"`
-			Volumes        []struct {
+			InitContainers      []container `json:"initContainers"`
+			Containers          []container `json:"containers"`
+			EphemeralContainers []container `json:"ephemeralContainers"`
+			Volumes             []struct {
 				Name string `json:"name"`
 			} `json:"volumes"`
 			SecurityContext *struct {
@@ -79,6 +81,31 @@ func referenceDecode(raw []byte) (pod *corev1.Pod, err error, ok bool) {
 		}
 		return out
 	}
+	// The bounds, counted on the whole lists.
+	mounts := 0
+	for _, list := range [][]container{in.Spec.InitContainers, in.Spec.Containers, in.Spec.EphemeralContainers} {
+		if len(list) > mutate.MaxContainers {
+			return nil, errors.New("too many containers"), true
+		}
+		for _, c := range list {
+			if len(c.VolumeMounts) > mutate.MaxContainerMounts {
+				return nil, errors.New("too many mounts in a container"), true
+			}
+			mounts += len(c.VolumeMounts)
+		}
+	}
+	if mounts > mutate.MaxMounts || len(in.Spec.Volumes) > mutate.MaxVolumes {
+		return nil, errors.New("too many mounts or volumes"), true
+	}
+	for _, m := range []map[string]string{in.Metadata.Annotations, in.Metadata.Labels} {
+		size := 0
+		for k, v := range m {
+			size += len(k) + len(v)
+		}
+		if size > mutate.MaxMetadataBytes {
+			return nil, errors.New("too many bytes of annotations or labels"), true
+		}
+	}
 	pod = &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: in.Metadata.Name, GenerateName: in.Metadata.GenerateName, Annotations: in.Metadata.Annotations,
 			Labels: in.Metadata.Labels},
@@ -86,6 +113,12 @@ func referenceDecode(raw []byte) (pod *corev1.Pod, err error, ok bool) {
 			InitContainers: containers(in.Spec.InitContainers), Containers: containers(in.Spec.Containers),
 			RestartPolicy: in.Spec.RestartPolicy, HostNetwork: in.Spec.HostNetwork, ShareProcessNamespace: in.Spec.ShareProcess,
 		},
+	}
+	if in.Spec.EphemeralContainers != nil {
+		pod.Spec.EphemeralContainers = make([]corev1.EphemeralContainer, len(in.Spec.EphemeralContainers))
+		for i, c := range containers(in.Spec.EphemeralContainers) {
+			pod.Spec.EphemeralContainers[i].EphemeralContainerCommon = corev1.EphemeralContainerCommon(c)
+		}
 	}
 	if sc := in.Spec.SecurityContext; sc != nil {
 		pod.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: sc.RunAsUser, FSGroup: sc.FSGroup}
@@ -134,14 +167,16 @@ func FuzzDecode(f *testing.F) {
 		`{"spec":{"securityContext":{"runAsUser":99999999999999999999}}}`, `{"spec":{"securityContext":{"fsGroup":-0,"seLinuxOptions":"x"}}}`,
 		`{"spec":{"containers":[{"securityContext":null,"restartPolicy":null,"volumeMounts":null}]}}`,
 		`{"metadata":{"labels":{"a":"b"}},"spec":{"shareProcessNamespace":false}}`, `{"spec":{"shareProcessNamespace":null}}`,
-		`{"spec":{"shareProcessNamespace":"true"}}`, `{"metadata":{"labels":[]}}`} {
+		`{"spec":{"shareProcessNamespace":"true"}}`, `{"metadata":{"labels":[]}}`,
+		`{"spec":{"ephemeralContainers":[{"name":"debug","volumeMounts":[{"name":"vault-agent-sa","mountPath":"/t"}],"targetContainerName":"app"}]}}`,
+		`{"spec":{"ephemeralContainers":null}}`, `{"metadata":{"annotations":{}},"spec":{"ephemeralContainers":[]}}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(checkDecode)
 }
 
 func TestDecodeRefusesOversizedPods(t *testing.T) {
-	raw := []byte(`{"metadata":{"annotations":{"x":"` + strings.Repeat("x", mutate.MaxPodBytes) + `"}}}`)
+	raw := []byte(`{"metadata":{"x":"` + strings.Repeat("x", mutate.MaxPodBytes) + `"}}`)
 	if _, err := mutate.Decode(raw); err == nil || !strings.Contains(err.Error(), "over the limit of 3145728 bytes") {
 		t.Fatalf("Decode = %v", err)
 	}

@@ -53,6 +53,8 @@ func newPlan(pod *corev1.Pod, opts annotations.Options, d Defaults) (*plan, erro
 		problems = append(problems, err.Error())
 	} else if err := p.annotationBudget(pod, cfg); err != nil {
 		problems = append(problems, err.Error())
+	} else if err := p.patchBudget(pod, cfg); err != nil {
+		problems = append(problems, err.Error())
 	}
 	if len(problems) > 0 {
 		return nil, &Denial{Reason: DenyConflict, Err: fmt.Errorf("cannot inject the vault agent: %s", strings.Join(problems, "; "))}
