@@ -62,12 +62,38 @@ func TestHardeningDenials(t *testing.T) {
 		}(), nil, DenyConflict, []string{`container "app" already mounts "run" at /var/run/app`}},
 		{"system path", testPod(map[string]string{contract.AnnotationVolumePath: "/var/run/secrets/kubernetes.io/serviceaccount"}, "app"), nil,
 			DenyInvalidAnnotations, []string{"vault-injector.io/volume-path", "service-account token"}},
+		{"mounts the agent's token volume", withMount(testPod(nil, "app", "side"), "side", contract.TokenVolume), nil, DenyConflict,
+			[]string{`container "side" mounts volume "vault-agent-sa", which the pod does not have and the injector adds for the agent`,
+				"would get the agent's service-account token", "remove that mount", contract.AnnotationVolumePath}},
+		{"an unselected container mounts the secrets volume", withMount(testPod(map[string]string{contract.AnnotationContainers: "app"}, "app", "side"), "side", contract.SecretsVolume),
+			nil, DenyConflict, []string{`container "side" mounts volume "vault-secrets"`, "read-write"}},
+		{"init container mounts the handover volume", withMount(withInit(testPod(nil, "app"), "setup"), "setup", contract.HandoverVolume), classic, DenyConflict,
+			[]string{`container "setup" mounts volume "vault-agent-token"`, "the agent's Vault token"}},
+		{"ephemeral container mounts the TLS volume", func() *corev1.Pod {
+			p := testPod(nil, "app")
+			p.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{
+				Name: "debug", VolumeMounts: []corev1.VolumeMount{{Name: contract.TLSVolume, MountPath: "/t"}}}}}
+			return p
+		}(), nil, DenyConflict, []string{`container "debug" mounts volume "vault-agent-tls"`, "client key"}},
+		{"every such mount, each named", withMount(withMount(testPod(nil, "app"), "app", contract.ConfigVolume), "app", contract.TokenVolume), nil, DenyConflict,
+			[]string{`"app" mounts volume "vault-agent-config"`, `"app" mounts volume "vault-agent-sa"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			checkDenial(t, tt.pod, tt.d, tt.reason, tt.want)
 		})
+	}
+}
+
+// TestOwnVolumeMountedOnce: a pod that declares one of the injector's volumes and mounts it is
+// told once, about the volume: renaming it means renaming its mounts.
+func TestOwnVolumeMountedOnce(t *testing.T) {
+	p := withMount(testPod(nil, "app"), "app", contract.TokenVolume)
+	p.Spec.Volumes = []corev1.Volume{{Name: contract.TokenVolume}}
+	checkDenial(t, p, nil, DenyConflict, []string{`the pod already has a volume named "vault-agent-sa"`})
+	if _, err := Pod(p, testDefaults()); strings.Contains(err.Error(), "mounts volume") {
+		t.Errorf("the mount is refused a second time: %v", err)
 	}
 }
 
@@ -101,6 +127,7 @@ func TestHardeningAccepted(t *testing.T) {
 		{"metrics port on hostNetwork", hostNetwork(testPod(nil, "app")), func(d *Defaults) { d.AgentMetricsPort = 9102 }, "", ShapeNative,
 			[]string{"hostNetwork", "metrics port 9102 (--agent-metrics-port)", "a second such pod on the node"}},
 		{"hostNetwork without metrics", hostNetwork(testPod(nil, "app")), nil, "", ShapeNative, nil},
+		{"mounts a volume of its own", withMount(testPod(nil, "app"), "app", "vault-data"), nil, "", ShapeNative, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -140,6 +167,29 @@ func classic(d *Defaults) { d.Sidecar = SidecarClassic }
 
 func withRestart(p *corev1.Pod, r corev1.RestartPolicy) *corev1.Pod {
 	p.Spec.RestartPolicy = r
+	return p
+}
+
+func withInit(p *corev1.Pod, name string) *corev1.Pod {
+	p.Spec.InitContainers = append(p.Spec.InitContainers, corev1.Container{Name: name, Image: "img"})
+	return p
+}
+
+// container is the init or regular container of p named name.
+func container(p *corev1.Pod, name string) *corev1.Container {
+	for _, cs := range [][]corev1.Container{p.Spec.InitContainers, p.Spec.Containers} {
+		for i := range cs {
+			if cs[i].Name == name {
+				return &cs[i]
+			}
+		}
+	}
+	panic("no container " + name)
+}
+
+func withMount(p *corev1.Pod, c, volume string) *corev1.Pod {
+	ct := container(p, c)
+	ct.VolumeMounts = append(ct.VolumeMounts, corev1.VolumeMount{Name: volume, MountPath: "/mnt/" + volume})
 	return p
 }
 

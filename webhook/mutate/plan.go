@@ -108,12 +108,22 @@ func selectTargets(pod *corev1.Pod, names []string) (map[string]bool, error) {
 	return targets, nil
 }
 
+// ourVolumes are the volumes the injector adds, with what a container mounting one would get.
+var ourVolumes = map[string]string{
+	contract.SecretsVolume:  "the secrets volume, mounted as it asks (read-write where it says so) instead of read-only",
+	contract.TokenVolume:    "the agent's service-account token, which logs in to Vault",
+	contract.ConfigVolume:   "the agent's configuration",
+	contract.HandoverVolume: "the agent's Vault token",
+	contract.TLSVolume:      "the agent's Vault TLS files, its client key included",
+}
+
 // conflicts finds names and paths of the pod that the injection would collide with.
 func (p *plan) conflicts(pod *corev1.Pod) []string {
 	var problems []string
-	ours := map[string]bool{contract.SecretsVolume: true, contract.TokenVolume: true, contract.ConfigVolume: true, contract.HandoverVolume: true, contract.TLSVolume: true}
+	declared := map[string]bool{}
 	for _, v := range pod.Spec.Volumes {
-		if ours[v.Name] {
+		if _, ok := ourVolumes[v.Name]; ok {
+			declared[v.Name] = true
 			problems = append(problems, fmt.Sprintf("the pod already has a volume named %q, which the injector adds: rename that volume", v.Name))
 		}
 	}
@@ -123,17 +133,44 @@ func (p *plan) conflicts(pod *corev1.Pod) []string {
 				problems = append(problems, fmt.Sprintf("the pod already has a container named %q, which the injector adds, but no %s annotation: rename that container",
 					c.Name, contract.AnnotationStatus))
 			}
-			if !p.targets[c.Name] {
-				continue
+			problems = append(problems, ourMounts(c.Name, c.VolumeMounts, declared)...)
+			if p.targets[c.Name] {
+				problems = append(problems, p.pathOverlaps(c)...)
 			}
-			for _, m := range c.VolumeMounts {
-				// Cleaned: the runtime mounts "/vault//secrets/" at /vault/secrets too.
-				mp := path.Clean("/" + m.MountPath)
-				if mp == p.volumePath || strings.HasPrefix(p.volumePath, strings.TrimSuffix(mp, "/")+"/") || strings.HasPrefix(mp, p.volumePath+"/") {
-					problems = append(problems, fmt.Sprintf("container %q already mounts %q at %s, which overlaps the secrets path %s: set %s to a free directory",
-						c.Name, m.Name, m.MountPath, p.volumePath, contract.AnnotationVolumePath))
-				}
-			}
+		}
+	}
+	for _, e := range pod.Spec.EphemeralContainers {
+		problems = append(problems, ourMounts(e.Name, e.VolumeMounts, declared)...)
+	}
+	return problems
+}
+
+// ourMounts refuses a container's mounts of the injector's volumes, which the pod does not
+// declare (declared ones are refused as clashes already): the API server would refuse such a
+// mount, but once the injector adds the volume it succeeds, and the container gets what the
+// volume holds for the agent alone.
+func ourMounts(container string, mounts []corev1.VolumeMount, declared map[string]bool) []string {
+	var problems []string
+	for _, m := range mounts {
+		what, ok := ourVolumes[m.Name]
+		if !ok || declared[m.Name] {
+			continue
+		}
+		problems = append(problems, fmt.Sprintf("container %q mounts volume %q, which the pod does not have and the injector adds for the agent: the container would get %s: remove that mount (the injector mounts the secrets read-only at %s into the containers %s selects)",
+			container, m.Name, what, contract.AnnotationVolumePath, contract.AnnotationContainers))
+	}
+	return problems
+}
+
+// pathOverlaps refuses a selected container's mounts at, above or below the secrets path.
+func (p *plan) pathOverlaps(c corev1.Container) []string {
+	var problems []string
+	for _, m := range c.VolumeMounts {
+		// Cleaned: the runtime mounts "/vault//secrets/" at /vault/secrets too.
+		mp := path.Clean("/" + m.MountPath)
+		if mp == p.volumePath || strings.HasPrefix(p.volumePath, strings.TrimSuffix(mp, "/")+"/") || strings.HasPrefix(mp, p.volumePath+"/") {
+			problems = append(problems, fmt.Sprintf("container %q already mounts %q at %s, which overlaps the secrets path %s: set %s to a free directory",
+				c.Name, m.Name, m.MountPath, p.volumePath, contract.AnnotationVolumePath))
 		}
 	}
 	return problems
