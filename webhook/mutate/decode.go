@@ -2,6 +2,7 @@ package mutate
 
 import (
 	"fmt"
+	"math"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,8 +18,8 @@ const MaxPodBytes = 3 << 20
 // Decode reads from a pod as JSON only the fields the plan looks at, into a corev1.Pod:
 // metadata name, generateName, annotations and labels; the spec's volume names, restart
 // policy, host network, shareProcessNamespace, pod runAsUser and fsGroup; and per container
-// (init, regular and ephemeral) its name, restart policy, runAsUser and mounts (name and
-// path). The patch never copies the pod, so nothing else is needed.
+// (init, regular and ephemeral) its name, restart policy, runAsUser, mounts (name and path)
+// and ports (number and protocol). The patch never copies the pod, so nothing else is needed.
 // It refuses, with a *LimitError, a pod over the bounds of bounds.go, without holding the
 // entries past them.
 // It reads in one pass (package jsonread) and validates what it skips: decoding with
@@ -220,6 +221,9 @@ func decodeContainer(r *jsonread.Reader, c *corev1.Container, list string, i int
 				})
 			}, total)
 			return err
+		case "ports":
+			c.Ports, err = decodePorts(r)
+			return err
 		case "securityContext":
 			if r.Null() {
 				c.SecurityContext = nil
@@ -248,6 +252,33 @@ func decodeContainer(r *jsonread.Reader, c *corev1.Container, list string, i int
 			return nil
 		}
 		return r.Skip()
+	})
+}
+
+// decodePorts reads a container's ports, their number and protocol only. No bound: a media
+// server declares a port per RTP port, thousands, and a port costs little more than its JSON.
+func decodePorts(r *jsonread.Reader) ([]corev1.ContainerPort, error) {
+	return decodeList(r, nil, func(r *jsonread.Reader, _ int, p *corev1.ContainerPort) error {
+		return r.Object(func(key []byte) error {
+			switch string(key) {
+			case "containerPort":
+				start := r.Offset()
+				v, isNull, err := r.Int64()
+				switch {
+				case err != nil:
+					return err
+				case isNull:
+				case v < math.MinInt32 || v > math.MaxInt32:
+					return &jsonread.TypeError{Want: "an int32", Offset: start}
+				default:
+					p.ContainerPort = int32(v)
+				}
+				return nil
+			case "protocol":
+				return r.StringInto((*string)(&p.Protocol))
+			}
+			return r.Skip()
+		})
 	})
 }
 

@@ -24,9 +24,14 @@ func referenceDecode(raw []byte) (pod *corev1.Pod, err error, ok bool) {
 		Name      string `json:"name"`
 		MountPath string `json:"mountPath"`
 	}
+	type port struct {
+		ContainerPort int32           `json:"containerPort"`
+		Protocol      corev1.Protocol `json:"protocol"`
+	}
 	type container struct {
 		Name            string  `json:"name"`
 		VolumeMounts    []mount `json:"volumeMounts"`
+		Ports           []port  `json:"ports"`
 		SecurityContext *struct {
 			RunAsUser *int64 `json:"runAsUser"`
 		} `json:"securityContext"`
@@ -73,6 +78,12 @@ func referenceDecode(raw []byte) (pod *corev1.Pod, err error, ok bool) {
 				out[i].VolumeMounts = make([]corev1.VolumeMount, len(c.VolumeMounts))
 				for j, m := range c.VolumeMounts {
 					out[i].VolumeMounts[j] = corev1.VolumeMount{Name: m.Name, MountPath: m.MountPath}
+				}
+			}
+			if c.Ports != nil {
+				out[i].Ports = make([]corev1.ContainerPort, len(c.Ports))
+				for j, p := range c.Ports {
+					out[i].Ports[j] = corev1.ContainerPort{ContainerPort: p.ContainerPort, Protocol: p.Protocol}
 				}
 			}
 			if c.SecurityContext != nil {
@@ -168,6 +179,9 @@ func FuzzDecode(f *testing.F) {
 		`{"spec":{"containers":[{"securityContext":null,"restartPolicy":null,"volumeMounts":null}]}}`,
 		`{"metadata":{"labels":{"a":"b"}},"spec":{"shareProcessNamespace":false}}`, `{"spec":{"shareProcessNamespace":null}}`,
 		`{"spec":{"shareProcessNamespace":"true"}}`, `{"metadata":{"labels":[]}}`,
+		`{"spec":{"containers":[{"name":"a","ports":[{"containerPort":8080,"protocol":"TCP","name":"http"},{"containerPort":null,"protocol":null}]}]}}`,
+		`{"spec":{"containers":[{"ports":[{"containerPort":2147483648}]}]}}`, `{"spec":{"containers":[{"ports":[{"containerPort":-1e2}]}]}}`,
+		`{"spec":{"containers":[{"ports":null}],"initContainers":[{"ports":[]}]}}`,
 		`{"spec":{"ephemeralContainers":[{"name":"debug","volumeMounts":[{"name":"vault-agent-sa","mountPath":"/t"}],"targetContainerName":"app"}]}}`,
 		`{"spec":{"ephemeralContainers":null}}`, `{"metadata":{"annotations":{}},"spec":{"ephemeralContainers":[]}}`} {
 		f.Add([]byte(s))

@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/utils/ptr"
 
 	"github.com/vault-injector/vault-injector/contract"
 )
@@ -77,6 +78,20 @@ func TestHardeningDenials(t *testing.T) {
 		}(), nil, DenyConflict, []string{`container "debug" mounts volume "vault-agent-tls"`, "client key"}},
 		{"every such mount, each named", withMount(withMount(testPod(nil, "app"), "app", contract.ConfigVolume), "app", contract.TokenVolume), nil, DenyConflict,
 			[]string{`"app" mounts volume "vault-agent-config"`, `"app" mounts volume "vault-agent-sa"`}},
+		{"app port is the agent's metrics port", withPort(testPod(nil, "app", "web"), "web", 9102, ""), metricsOn(9102), DenyConflict,
+			[]string{`container "web" declares containerPort 9102, the port the agent serves its metrics on (the webhook's --agent-metrics-port)`,
+				"share one network namespace", "move the container to another port"}},
+		{"TCP, on the pod IP", withPort(testPod(nil, "app"), "app", 9102, corev1.ProtocolTCP), func(d *Defaults) { metricsOn(9102)(d); d.AgentMetrics = AgentMetricsPod },
+			DenyConflict, []string{`container "app" declares containerPort 9102`}},
+		{"init container beside the native sidecar", withPort(withInit(testPod(nil, "app"), "warm"), "warm", 9102, ""), metricsOn(9102), DenyConflict,
+			[]string{`container "warm" declares containerPort 9102`}},
+		{"the app's own sidecar beside the classic one", func() *corev1.Pod {
+			p := withPort(withInit(testPod(nil, "app"), "proxy"), "proxy", 9102, "")
+			p.Spec.InitContainers[0].RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
+			return p
+		}(), func(d *Defaults) { classic(d); metricsOn(9102)(d) }, DenyConflict, []string{`container "proxy" declares containerPort 9102`}},
+		{"regular container beside the classic sidecar", withPort(testPod(nil, "app"), "app", 9102, ""), func(d *Defaults) { classic(d); metricsOn(9102)(d) },
+			DenyConflict, []string{`container "app" declares containerPort 9102`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -128,6 +143,14 @@ func TestHardeningAccepted(t *testing.T) {
 			[]string{"hostNetwork", "metrics port 9102 (--agent-metrics-port)", "a second such pod on the node"}},
 		{"hostNetwork without metrics", hostNetwork(testPod(nil, "app")), nil, "", ShapeNative, nil},
 		{"mounts a volume of its own", withMount(testPod(nil, "app"), "app", "vault-data"), nil, "", ShapeNative, nil},
+		{"the agent's metrics port over UDP", withPort(testPod(nil, "app"), "app", 9102, corev1.ProtocolUDP), metricsOn(9102), "", ShapeNative, nil},
+		{"another port", withPort(testPod(nil, "app"), "app", 9103, ""), metricsOn(9102), "", ShapeNative, nil},
+		{"metrics port with metrics off", withPort(testPod(nil, "app"), "app", 9102, ""),
+			func(d *Defaults) { metricsOn(9102)(d); d.AgentMetrics = AgentMetricsOff }, "", ShapeNative, nil},
+		{"metrics port of an init-only agent", withPort(testPod(map[string]string{contract.AnnotationMode: contract.ModeInitOnly}, "app"), "app", 9102, ""),
+			metricsOn(9102), "", ShapeInitOnly, nil},
+		{"init container before the classic sidecar", withPort(withInit(testPod(nil, "app"), "warm"), "warm", 9102, ""),
+			func(d *Defaults) { classic(d); metricsOn(9102)(d) }, "", ShapeClassic, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -170,6 +193,8 @@ func withRestart(p *corev1.Pod, r corev1.RestartPolicy) *corev1.Pod {
 	return p
 }
 
+func metricsOn(port int) func(*Defaults) { return func(d *Defaults) { d.AgentMetricsPort = port } }
+
 func withInit(p *corev1.Pod, name string) *corev1.Pod {
 	p.Spec.InitContainers = append(p.Spec.InitContainers, corev1.Container{Name: name, Image: "img"})
 	return p
@@ -193,7 +218,27 @@ func withMount(p *corev1.Pod, c, volume string) *corev1.Pod {
 	return p
 }
 
+func withPort(p *corev1.Pod, c string, port int32, proto corev1.Protocol) *corev1.Pod {
+	ct := container(p, c)
+	ct.Ports = append(ct.Ports, corev1.ContainerPort{ContainerPort: port, Protocol: proto})
+	return p
+}
+
 func hostNetwork(p *corev1.Pod) *corev1.Pod {
 	p.Spec.HostNetwork = true
 	return p
+}
+
+// TestDecodedConflicts: Decode reads what the port and mount checks need, ephemeral
+// containers included.
+func TestDecodedConflicts(t *testing.T) {
+	raw := boundsPod(t, map[string]any{
+		"containers":          []any{map[string]any{"name": "app", "ports": []any{map[string]any{"containerPort": 9102, "protocol": "TCP"}}}},
+		"ephemeralContainers": []any{map[string]any{"name": "debug", "volumeMounts": []any{map[string]any{"name": contract.TokenVolume, "mountPath": "/t"}}}},
+	}, nil)
+	pod, err := Decode(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkDenial(t, pod, metricsOn(9102), DenyConflict, []string{`container "app" declares containerPort 9102`, `container "debug" mounts volume "vault-agent-sa"`})
 }

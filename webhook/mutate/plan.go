@@ -117,7 +117,7 @@ var ourVolumes = map[string]string{
 	contract.TLSVolume:      "the agent's Vault TLS files, its client key included",
 }
 
-// conflicts finds names and paths of the pod that the injection would collide with.
+// conflicts finds names, paths and ports of the pod that the injection would collide with.
 func (p *plan) conflicts(pod *corev1.Pod) []string {
 	var problems []string
 	declared := map[string]bool{}
@@ -142,7 +142,7 @@ func (p *plan) conflicts(pod *corev1.Pod) []string {
 	for _, e := range pod.Spec.EphemeralContainers {
 		problems = append(problems, ourMounts(e.Name, e.VolumeMounts, declared)...)
 	}
-	return problems
+	return append(problems, p.metricsPortConflicts(pod)...)
 }
 
 // ourMounts refuses a container's mounts of the injector's volumes, which the pod does not
@@ -172,6 +172,35 @@ func (p *plan) pathOverlaps(c corev1.Container) []string {
 			problems = append(problems, fmt.Sprintf("container %q already mounts %q at %s, which overlaps the secrets path %s: set %s to a free directory",
 				c.Name, m.Name, m.MountPath, p.volumePath, contract.AnnotationVolumePath))
 		}
+	}
+	return problems
+}
+
+// metricsPortConflicts refuses an app container that declares the agent's metrics port while
+// the agent serves it: the pod's containers share one network namespace, so one of the two
+// could not listen, and the agent exits when it cannot. Init containers run beside the native
+// sidecar (it starts first); beside the classic one only those that keep running do.
+func (p *plan) metricsPortConflicts(pod *corev1.Pod) []string {
+	port := p.metricsPort()
+	if port == 0 || p.shape == ShapeInitOnly {
+		return nil
+	}
+	var problems []string
+	check := func(c corev1.Container) {
+		for _, cp := range c.Ports {
+			if int(cp.ContainerPort) == port && (cp.Protocol == "" || cp.Protocol == corev1.ProtocolTCP) {
+				problems = append(problems, fmt.Sprintf("container %q declares containerPort %d, the port the agent serves its metrics on (the webhook's --agent-metrics-port): the pod's containers share one network namespace, so the agent could not listen and would exit, again and again: move the container to another port, or ask the webhook's operators for another --agent-metrics-port",
+					c.Name, port))
+			}
+		}
+	}
+	for _, c := range pod.Spec.InitContainers {
+		if p.shape == ShapeNative || c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			check(c)
+		}
+	}
+	for _, c := range pod.Spec.Containers {
+		check(c)
 	}
 	return problems
 }

@@ -139,6 +139,12 @@ var rssCases = map[string]func() []byte{
 		return podBodySpec(map[string]string{"volume-path": "/vault/" + strings.Repeat("s", 2600)},
 			map[string]any{"initContainers": list("i"), "containers": list("c"), "ephemeralContainers": list("e"), "volumes": volumes})
 	},
+	// 3 MiB of ports of one container: not bounded (a media server declares thousands), and
+	// each costs little more than its JSON.
+	"most-ports": func() []byte {
+		return podBodySpec(nil, map[string]any{"containers": []any{map[string]any{"name": "app", "image": "app",
+			"ports": filler(func(i int) any { return map[string]any{"containerPort": 1 + i%65535} })}}})
+	},
 	// 3 MiB of short annotations and of short labels: refused by the annotation budget, and
 	// labels have no bound but the pod's size.
 	"many-annotations": func() []byte {
