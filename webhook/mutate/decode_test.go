@@ -1,6 +1,7 @@
 package mutate_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -23,9 +24,14 @@ func referenceDecode(raw []byte) (pod *corev1.Pod, err error, ok bool) {
 		Name      string `json:"name"`
 		MountPath string `json:"mountPath"`
 	}
+	type port struct {
+		ContainerPort int32           `json:"containerPort"`
+		Protocol      corev1.Protocol `json:"protocol"`
+	}
 	type container struct {
 		Name            string  `json:"name"`
 		VolumeMounts    []mount `json:"volumeMounts"`
+		Ports           []port  `json:"ports"`
 		SecurityContext *struct {
 			RunAsUser *int64 `json:"runAsUser"`
 		} `json:"securityContext"`
@@ -39,9 +45,10 @@ func referenceDecode(raw []byte) (pod *corev1.Pod, err error, ok bool) {
 			Labels       map[string]string `json:"labels"`
 		} `json:"metadata"`
 		Spec struct {
-			InitContainers []container `json:"initContainers"`
-			Containers     []container `json:"containers"`
-			Volumes        []struct {
+			InitContainers      []container `json:"initContainers"`
+			Containers          []container `json:"containers"`
+			EphemeralContainers []container `json:"ephemeralContainers"`
+			Volumes             []struct {
 				Name string `json:"name"`
 			} `json:"volumes"`
 			SecurityContext *struct {
@@ -73,11 +80,42 @@ func referenceDecode(raw []byte) (pod *corev1.Pod, err error, ok bool) {
 					out[i].VolumeMounts[j] = corev1.VolumeMount{Name: m.Name, MountPath: m.MountPath}
 				}
 			}
+			if c.Ports != nil {
+				out[i].Ports = make([]corev1.ContainerPort, len(c.Ports))
+				for j, p := range c.Ports {
+					out[i].Ports[j] = corev1.ContainerPort{ContainerPort: p.ContainerPort, Protocol: p.Protocol}
+				}
+			}
 			if c.SecurityContext != nil {
 				out[i].SecurityContext = &corev1.SecurityContext{RunAsUser: c.SecurityContext.RunAsUser}
 			}
 		}
 		return out
+	}
+	// The bounds, counted on the whole lists.
+	mounts := 0
+	for _, list := range [][]container{in.Spec.InitContainers, in.Spec.Containers, in.Spec.EphemeralContainers} {
+		if len(list) > mutate.MaxContainers {
+			return nil, errors.New("too many containers"), true
+		}
+		for _, c := range list {
+			if len(c.VolumeMounts) > mutate.MaxContainerMounts {
+				return nil, errors.New("too many mounts in a container"), true
+			}
+			mounts += len(c.VolumeMounts)
+		}
+	}
+	if mounts > mutate.MaxMounts || len(in.Spec.Volumes) > mutate.MaxVolumes {
+		return nil, errors.New("too many mounts or volumes"), true
+	}
+	for _, m := range []map[string]string{in.Metadata.Annotations, in.Metadata.Labels} {
+		size := 0
+		for k, v := range m {
+			size += len(k) + len(v)
+		}
+		if size > mutate.MaxMetadataBytes {
+			return nil, errors.New("too many bytes of annotations or labels"), true
+		}
 	}
 	pod = &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: in.Metadata.Name, GenerateName: in.Metadata.GenerateName, Annotations: in.Metadata.Annotations,
@@ -86,6 +124,12 @@ func referenceDecode(raw []byte) (pod *corev1.Pod, err error, ok bool) {
 			InitContainers: containers(in.Spec.InitContainers), Containers: containers(in.Spec.Containers),
 			RestartPolicy: in.Spec.RestartPolicy, HostNetwork: in.Spec.HostNetwork, ShareProcessNamespace: in.Spec.ShareProcess,
 		},
+	}
+	if in.Spec.EphemeralContainers != nil {
+		pod.Spec.EphemeralContainers = make([]corev1.EphemeralContainer, len(in.Spec.EphemeralContainers))
+		for i, c := range containers(in.Spec.EphemeralContainers) {
+			pod.Spec.EphemeralContainers[i].EphemeralContainerCommon = corev1.EphemeralContainerCommon(c)
+		}
 	}
 	if sc := in.Spec.SecurityContext; sc != nil {
 		pod.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: sc.RunAsUser, FSGroup: sc.FSGroup}
@@ -134,14 +178,19 @@ func FuzzDecode(f *testing.F) {
 		`{"spec":{"securityContext":{"runAsUser":99999999999999999999}}}`, `{"spec":{"securityContext":{"fsGroup":-0,"seLinuxOptions":"x"}}}`,
 		`{"spec":{"containers":[{"securityContext":null,"restartPolicy":null,"volumeMounts":null}]}}`,
 		`{"metadata":{"labels":{"a":"b"}},"spec":{"shareProcessNamespace":false}}`, `{"spec":{"shareProcessNamespace":null}}`,
-		`{"spec":{"shareProcessNamespace":"true"}}`, `{"metadata":{"labels":[]}}`} {
+		`{"spec":{"shareProcessNamespace":"true"}}`, `{"metadata":{"labels":[]}}`,
+		`{"spec":{"containers":[{"name":"a","ports":[{"containerPort":8080,"protocol":"TCP","name":"http"},{"containerPort":null,"protocol":null}]}]}}`,
+		`{"spec":{"containers":[{"ports":[{"containerPort":2147483648}]}]}}`, `{"spec":{"containers":[{"ports":[{"containerPort":-1e2}]}]}}`,
+		`{"spec":{"containers":[{"ports":null}],"initContainers":[{"ports":[]}]}}`,
+		`{"spec":{"ephemeralContainers":[{"name":"debug","volumeMounts":[{"name":"vault-agent-sa","mountPath":"/t"}],"targetContainerName":"app"}]}}`,
+		`{"spec":{"ephemeralContainers":null}}`, `{"metadata":{"annotations":{}},"spec":{"ephemeralContainers":[]}}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(checkDecode)
 }
 
 func TestDecodeRefusesOversizedPods(t *testing.T) {
-	raw := []byte(`{"metadata":{"annotations":{"x":"` + strings.Repeat("x", mutate.MaxPodBytes) + `"}}}`)
+	raw := []byte(`{"metadata":{"x":"` + strings.Repeat("x", mutate.MaxPodBytes) + `"}}`)
 	if _, err := mutate.Decode(raw); err == nil || !strings.Contains(err.Error(), "over the limit of 3145728 bytes") {
 		t.Fatalf("Decode = %v", err)
 	}

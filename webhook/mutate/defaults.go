@@ -85,12 +85,18 @@ func NewDefaults() Defaults {
 	}
 }
 
-// Validate reports every bad default at once.
+// Validate reports every bad default at once. It stores VaultAddr in its normal form (scheme
+// and host in lower case, no trailing slash), the form the vault-address annotation takes, so
+// every agent config carries one spelling of the cluster's Vault.
 func (d *Defaults) Validate() error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 	if d.VaultAddr == "" {
 		bad("vault address is required (--vault-addr)")
+	} else if addr, err := annotations.ValidateVaultAddress(d.VaultAddr); err != nil {
+		bad("--vault-addr %q: %w", d.VaultAddr, err)
+	} else {
+		d.VaultAddr = addr
 	}
 	if d.AgentImage == "" {
 		bad("agent image is required (--agent-image)")

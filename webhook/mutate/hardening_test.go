@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/utils/ptr"
 
 	"github.com/vault-injector/vault-injector/contract"
 )
@@ -62,12 +63,52 @@ func TestHardeningDenials(t *testing.T) {
 		}(), nil, DenyConflict, []string{`container "app" already mounts "run" at /var/run/app`}},
 		{"system path", testPod(map[string]string{contract.AnnotationVolumePath: "/var/run/secrets/kubernetes.io/serviceaccount"}, "app"), nil,
 			DenyInvalidAnnotations, []string{"vault-injector.io/volume-path", "service-account token"}},
+		{"mounts the agent's token volume", withMount(testPod(nil, "app", "side"), "side", contract.TokenVolume), nil, DenyConflict,
+			[]string{`container "side" mounts volume "vault-agent-sa", which the pod does not have and the injector adds for the agent`,
+				"would get the agent's service-account token", "remove that mount", contract.AnnotationVolumePath}},
+		{"an unselected container mounts the secrets volume", withMount(testPod(map[string]string{contract.AnnotationContainers: "app"}, "app", "side"), "side", contract.SecretsVolume),
+			nil, DenyConflict, []string{`container "side" mounts volume "vault-secrets"`, "read-write"}},
+		{"init container mounts the handover volume", withMount(withInit(testPod(nil, "app"), "setup"), "setup", contract.HandoverVolume), classic, DenyConflict,
+			[]string{`container "setup" mounts volume "vault-agent-token"`, "the agent's Vault token"}},
+		{"ephemeral container mounts the TLS volume", func() *corev1.Pod {
+			p := testPod(nil, "app")
+			p.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{
+				Name: "debug", VolumeMounts: []corev1.VolumeMount{{Name: contract.TLSVolume, MountPath: "/t"}}}}}
+			return p
+		}(), nil, DenyConflict, []string{`container "debug" mounts volume "vault-agent-tls"`, "client key"}},
+		{"every such mount, each named", withMount(withMount(testPod(nil, "app"), "app", contract.ConfigVolume), "app", contract.TokenVolume), nil, DenyConflict,
+			[]string{`"app" mounts volume "vault-agent-config"`, `"app" mounts volume "vault-agent-sa"`}},
+		{"app port is the agent's metrics port", withPort(testPod(nil, "app", "web"), "web", 9102, ""), metricsOn(9102), DenyConflict,
+			[]string{`container "web" declares containerPort 9102, the port the agent serves its metrics on (the webhook's --agent-metrics-port)`,
+				"share one network namespace", "move the container to another port"}},
+		{"TCP, on the pod IP", withPort(testPod(nil, "app"), "app", 9102, corev1.ProtocolTCP), func(d *Defaults) { metricsOn(9102)(d); d.AgentMetrics = AgentMetricsPod },
+			DenyConflict, []string{`container "app" declares containerPort 9102`}},
+		{"init container beside the native sidecar", withPort(withInit(testPod(nil, "app"), "warm"), "warm", 9102, ""), metricsOn(9102), DenyConflict,
+			[]string{`container "warm" declares containerPort 9102`}},
+		{"the app's own sidecar beside the classic one", func() *corev1.Pod {
+			p := withPort(withInit(testPod(nil, "app"), "proxy"), "proxy", 9102, "")
+			p.Spec.InitContainers[0].RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
+			return p
+		}(), func(d *Defaults) { classic(d); metricsOn(9102)(d) }, DenyConflict, []string{`container "proxy" declares containerPort 9102`}},
+		{"regular container beside the classic sidecar", withPort(testPod(nil, "app"), "app", 9102, ""), func(d *Defaults) { classic(d); metricsOn(9102)(d) },
+			DenyConflict, []string{`container "app" declares containerPort 9102`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			checkDenial(t, tt.pod, tt.d, tt.reason, tt.want)
 		})
+	}
+}
+
+// TestOwnVolumeMountedOnce: a pod that declares one of the injector's volumes and mounts it is
+// told once, about the volume: renaming it means renaming its mounts.
+func TestOwnVolumeMountedOnce(t *testing.T) {
+	p := withMount(testPod(nil, "app"), "app", contract.TokenVolume)
+	p.Spec.Volumes = []corev1.Volume{{Name: contract.TokenVolume}}
+	checkDenial(t, p, nil, DenyConflict, []string{`the pod already has a volume named "vault-agent-sa"`})
+	if _, err := Pod(p, testDefaults()); strings.Contains(err.Error(), "mounts volume") {
+		t.Errorf("the mount is refused a second time: %v", err)
 	}
 }
 
@@ -101,6 +142,15 @@ func TestHardeningAccepted(t *testing.T) {
 		{"metrics port on hostNetwork", hostNetwork(testPod(nil, "app")), func(d *Defaults) { d.AgentMetricsPort = 9102 }, "", ShapeNative,
 			[]string{"hostNetwork", "metrics port 9102 (--agent-metrics-port)", "a second such pod on the node"}},
 		{"hostNetwork without metrics", hostNetwork(testPod(nil, "app")), nil, "", ShapeNative, nil},
+		{"mounts a volume of its own", withMount(testPod(nil, "app"), "app", "vault-data"), nil, "", ShapeNative, nil},
+		{"the agent's metrics port over UDP", withPort(testPod(nil, "app"), "app", 9102, corev1.ProtocolUDP), metricsOn(9102), "", ShapeNative, nil},
+		{"another port", withPort(testPod(nil, "app"), "app", 9103, ""), metricsOn(9102), "", ShapeNative, nil},
+		{"metrics port with metrics off", withPort(testPod(nil, "app"), "app", 9102, ""),
+			func(d *Defaults) { metricsOn(9102)(d); d.AgentMetrics = AgentMetricsOff }, "", ShapeNative, nil},
+		{"metrics port of an init-only agent", withPort(testPod(map[string]string{contract.AnnotationMode: contract.ModeInitOnly}, "app"), "app", 9102, ""),
+			metricsOn(9102), "", ShapeInitOnly, nil},
+		{"init container before the classic sidecar", withPort(withInit(testPod(nil, "app"), "warm"), "warm", 9102, ""),
+			func(d *Defaults) { classic(d); metricsOn(9102)(d) }, "", ShapeClassic, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -143,7 +193,52 @@ func withRestart(p *corev1.Pod, r corev1.RestartPolicy) *corev1.Pod {
 	return p
 }
 
+func metricsOn(port int) func(*Defaults) { return func(d *Defaults) { d.AgentMetricsPort = port } }
+
+func withInit(p *corev1.Pod, name string) *corev1.Pod {
+	p.Spec.InitContainers = append(p.Spec.InitContainers, corev1.Container{Name: name, Image: "img"})
+	return p
+}
+
+// container is the init or regular container of p named name.
+func container(p *corev1.Pod, name string) *corev1.Container {
+	for _, cs := range [][]corev1.Container{p.Spec.InitContainers, p.Spec.Containers} {
+		for i := range cs {
+			if cs[i].Name == name {
+				return &cs[i]
+			}
+		}
+	}
+	panic("no container " + name)
+}
+
+func withMount(p *corev1.Pod, c, volume string) *corev1.Pod {
+	ct := container(p, c)
+	ct.VolumeMounts = append(ct.VolumeMounts, corev1.VolumeMount{Name: volume, MountPath: "/mnt/" + volume})
+	return p
+}
+
+func withPort(p *corev1.Pod, c string, port int32, proto corev1.Protocol) *corev1.Pod {
+	ct := container(p, c)
+	ct.Ports = append(ct.Ports, corev1.ContainerPort{ContainerPort: port, Protocol: proto})
+	return p
+}
+
 func hostNetwork(p *corev1.Pod) *corev1.Pod {
 	p.Spec.HostNetwork = true
 	return p
+}
+
+// TestDecodedConflicts: Decode reads what the port and mount checks need, ephemeral
+// containers included.
+func TestDecodedConflicts(t *testing.T) {
+	raw := boundsPod(t, map[string]any{
+		"containers":          []any{map[string]any{"name": "app", "ports": []any{map[string]any{"containerPort": 9102, "protocol": "TCP"}}}},
+		"ephemeralContainers": []any{map[string]any{"name": "debug", "volumeMounts": []any{map[string]any{"name": contract.TokenVolume, "mountPath": "/t"}}}},
+	}, nil)
+	pod, err := Decode(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkDenial(t, pod, metricsOn(9102), DenyConflict, []string{`container "app" declares containerPort 9102`, `container "debug" mounts volume "vault-agent-sa"`})
 }

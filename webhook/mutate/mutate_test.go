@@ -156,6 +156,40 @@ func TestDefaultsValidate(t *testing.T) {
 	}
 }
 
+// TestVaultAddrFlag: --vault-addr has the vault-address annotation's shape, and its normal form
+// is what every agent config carries.
+func TestVaultAddrFlag(t *testing.T) {
+	for _, bad := range []string{"vault:8200", "https://vault:99999", "https://vault:0", "https://vault/v1", "https://u@vault",
+		"https://vault?x=1", "ftp://vault", "https://:8200", "https://vault:"} {
+		d := testDefaults()
+		d.VaultAddr = bad
+		err := d.Validate()
+		if err == nil || !strings.Contains(err.Error(), `--vault-addr "`+bad+`": must be a Vault address such as https://vault.example.com:8200`) {
+			t.Errorf("Validate(--vault-addr %s) = %v", bad, err)
+		}
+	}
+	d := testDefaults()
+	d.VaultAddr = "HTTPS://Vault.Example.COM:8200/"
+	if err := d.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if d.VaultAddr != "https://vault.example.com:8200" {
+		t.Fatalf("VaultAddr = %q after Validate", d.VaultAddr)
+	}
+	pod := testPod(nil, "app")
+	res, err := Pod(pod, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := contract.Parse([]byte(applied(t, pod, res).Annotations[contract.AnnotationAgentConfig]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Vault.Address != "https://vault.example.com:8200" {
+		t.Errorf("the agent config's address is %q", cfg.Vault.Address)
+	}
+}
+
 // applied returns pod with res.Patch applied, as the API server would store it.
 func applied(t *testing.T, pod *corev1.Pod, res Result) *corev1.Pod {
 	t.Helper()

@@ -53,6 +53,8 @@ func newPlan(pod *corev1.Pod, opts annotations.Options, d Defaults) (*plan, erro
 		problems = append(problems, err.Error())
 	} else if err := p.annotationBudget(pod, cfg); err != nil {
 		problems = append(problems, err.Error())
+	} else if err := p.patchBudget(pod, cfg); err != nil {
+		problems = append(problems, err.Error())
 	}
 	if len(problems) > 0 {
 		return nil, &Denial{Reason: DenyConflict, Err: fmt.Errorf("cannot inject the vault agent: %s", strings.Join(problems, "; "))}
@@ -106,12 +108,22 @@ func selectTargets(pod *corev1.Pod, names []string) (map[string]bool, error) {
 	return targets, nil
 }
 
-// conflicts finds names and paths of the pod that the injection would collide with.
+// ourVolumes are the volumes the injector adds, with what a container mounting one would get.
+var ourVolumes = map[string]string{
+	contract.SecretsVolume:  "the secrets volume, mounted as it asks (read-write where it says so) instead of read-only",
+	contract.TokenVolume:    "the agent's service-account token, which logs in to Vault",
+	contract.ConfigVolume:   "the agent's configuration",
+	contract.HandoverVolume: "the agent's Vault token",
+	contract.TLSVolume:      "the agent's Vault TLS files, its client key included",
+}
+
+// conflicts finds names, paths and ports of the pod that the injection would collide with.
 func (p *plan) conflicts(pod *corev1.Pod) []string {
 	var problems []string
-	ours := map[string]bool{contract.SecretsVolume: true, contract.TokenVolume: true, contract.ConfigVolume: true, contract.HandoverVolume: true, contract.TLSVolume: true}
+	declared := map[string]bool{}
 	for _, v := range pod.Spec.Volumes {
-		if ours[v.Name] {
+		if _, ok := ourVolumes[v.Name]; ok {
+			declared[v.Name] = true
 			problems = append(problems, fmt.Sprintf("the pod already has a volume named %q, which the injector adds: rename that volume", v.Name))
 		}
 	}
@@ -121,18 +133,74 @@ func (p *plan) conflicts(pod *corev1.Pod) []string {
 				problems = append(problems, fmt.Sprintf("the pod already has a container named %q, which the injector adds, but no %s annotation: rename that container",
 					c.Name, contract.AnnotationStatus))
 			}
-			if !p.targets[c.Name] {
-				continue
-			}
-			for _, m := range c.VolumeMounts {
-				// Cleaned: the runtime mounts "/vault//secrets/" at /vault/secrets too.
-				mp := path.Clean("/" + m.MountPath)
-				if mp == p.volumePath || strings.HasPrefix(p.volumePath, strings.TrimSuffix(mp, "/")+"/") || strings.HasPrefix(mp, p.volumePath+"/") {
-					problems = append(problems, fmt.Sprintf("container %q already mounts %q at %s, which overlaps the secrets path %s: set %s to a free directory",
-						c.Name, m.Name, m.MountPath, p.volumePath, contract.AnnotationVolumePath))
-				}
+			problems = append(problems, ourMounts(c.Name, c.VolumeMounts, declared)...)
+			if p.targets[c.Name] {
+				problems = append(problems, p.pathOverlaps(c)...)
 			}
 		}
+	}
+	for _, e := range pod.Spec.EphemeralContainers {
+		problems = append(problems, ourMounts(e.Name, e.VolumeMounts, declared)...)
+	}
+	return append(problems, p.metricsPortConflicts(pod)...)
+}
+
+// ourMounts refuses a container's mounts of the injector's volumes, which the pod does not
+// declare (declared ones are refused as clashes already): the API server would refuse such a
+// mount, but once the injector adds the volume it succeeds, and the container gets what the
+// volume holds for the agent alone.
+func ourMounts(container string, mounts []corev1.VolumeMount, declared map[string]bool) []string {
+	var problems []string
+	for _, m := range mounts {
+		what, ok := ourVolumes[m.Name]
+		if !ok || declared[m.Name] {
+			continue
+		}
+		problems = append(problems, fmt.Sprintf("container %q mounts volume %q, which the pod does not have and the injector adds for the agent: the container would get %s: remove that mount (the injector mounts the secrets read-only at %s into the containers %s selects)",
+			container, m.Name, what, contract.AnnotationVolumePath, contract.AnnotationContainers))
+	}
+	return problems
+}
+
+// pathOverlaps refuses a selected container's mounts at, above or below the secrets path.
+func (p *plan) pathOverlaps(c corev1.Container) []string {
+	var problems []string
+	for _, m := range c.VolumeMounts {
+		// Cleaned: the runtime mounts "/vault//secrets/" at /vault/secrets too.
+		mp := path.Clean("/" + m.MountPath)
+		if mp == p.volumePath || strings.HasPrefix(p.volumePath, strings.TrimSuffix(mp, "/")+"/") || strings.HasPrefix(mp, p.volumePath+"/") {
+			problems = append(problems, fmt.Sprintf("container %q already mounts %q at %s, which overlaps the secrets path %s: set %s to a free directory",
+				c.Name, m.Name, m.MountPath, p.volumePath, contract.AnnotationVolumePath))
+		}
+	}
+	return problems
+}
+
+// metricsPortConflicts refuses an app container that declares the agent's metrics port while
+// the agent serves it: the pod's containers share one network namespace, so one of the two
+// could not listen, and the agent exits when it cannot. Init containers run beside the native
+// sidecar (it starts first); beside the classic one only those that keep running do.
+func (p *plan) metricsPortConflicts(pod *corev1.Pod) []string {
+	port := p.metricsPort()
+	if port == 0 || p.shape == ShapeInitOnly {
+		return nil
+	}
+	var problems []string
+	check := func(c corev1.Container) {
+		for _, cp := range c.Ports {
+			if int(cp.ContainerPort) == port && (cp.Protocol == "" || cp.Protocol == corev1.ProtocolTCP) {
+				problems = append(problems, fmt.Sprintf("container %q declares containerPort %d, the port the agent serves its metrics on (the webhook's --agent-metrics-port): the pod's containers share one network namespace, so the agent could not listen and would exit, again and again: move the container to another port, or ask the webhook's operators for another --agent-metrics-port",
+					c.Name, port))
+			}
+		}
+	}
+	for _, c := range pod.Spec.InitContainers {
+		if p.shape == ShapeNative || c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			check(c)
+		}
+	}
+	for _, c := range pod.Spec.Containers {
+		check(c)
 	}
 	return problems
 }
