@@ -179,8 +179,12 @@ func TestServeClientCA(t *testing.T) {
 			resp.Body.Close()
 			t.Fatalf("status %d, want the TLS handshake refused", resp.StatusCode)
 		}
-		if !strings.Contains(err.Error(), "certificate") {
-			t.Errorf("refused with %v, want a TLS certificate error", err)
+		// With TLS 1.3 the client finishes its side of the handshake before the server checks
+		// the certificate, so the refusal may reach it as the server's alert or as the
+		// connection the server closed.
+		if msg := err.Error(); !strings.Contains(msg, "certificate") && !strings.Contains(msg, "broken pipe") &&
+			!strings.Contains(msg, "connection reset") && !strings.Contains(msg, "EOF") {
+			t.Errorf("refused with %v, want the handshake refused", err)
 		}
 	})
 	waitOK(t, p.health+"/readyz")

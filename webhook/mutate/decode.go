@@ -11,8 +11,10 @@ import (
 	"github.com/vault-injector/vault-injector/webhook/annotations"
 )
 
-// MaxPodBytes bounds the pod as sent (the review around it is read only up to 7 MiB): the API server refuses
-// request bodies above 3 MiB, so no pod it could store is larger.
+// MaxPodBytes bounds the pod as the API server sends it (the review around it is read only up to
+// 7 MiB). That is the pod after the API server's defaulting, which adds every defaulted field: a
+// 556 KB manifest arrived as 6.2 MB. So the limit is the webhook's memory bound, not the API
+// server's 3 MiB request limit, which applies to what the client sent.
 const MaxPodBytes = 3 << 20
 
 // Decode reads from a pod as JSON only the fields the plan looks at, into a corev1.Pod:
@@ -51,7 +53,7 @@ func DecodeFrom(r *jsonread.Reader) (*corev1.Pod, error) {
 		return nil, err
 	}
 	if n := r.Offset() - start; n > MaxPodBytes {
-		return nil, fmt.Errorf("the pod is %d bytes, over the limit of %d bytes (the API server's own request limit)", n, MaxPodBytes)
+		return nil, fmt.Errorf("the pod is %d bytes as the API server sent it, over this webhook's limit of %d bytes: the size is measured after the API server's defaulting, which adds every defaulted field (a 556 KB manifest arrived as 6.2 MB); split the pod or shorten its largest fields", n, MaxPodBytes)
 	}
 	return pod, nil
 }

@@ -191,7 +191,7 @@ func FuzzDecode(f *testing.F) {
 
 func TestDecodeRefusesOversizedPods(t *testing.T) {
 	raw := []byte(`{"metadata":{"x":"` + strings.Repeat("x", mutate.MaxPodBytes) + `"}}`)
-	if _, err := mutate.Decode(raw); err == nil || !strings.Contains(err.Error(), "over the limit of 3145728 bytes") {
+	if _, err := mutate.Decode(raw); err == nil || !strings.Contains(err.Error(), "over this webhook's limit of 3145728 bytes: the size is measured after the API server's defaulting") {
 		t.Fatalf("Decode = %v", err)
 	}
 	if _, err := mutate.Decode([]byte(`{"metadata":{"annotations":{"x":"y"}}}`)); err != nil {
