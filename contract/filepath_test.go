@@ -62,3 +62,13 @@ func TestTokenPathsRefused(t *testing.T) {
 		t.Errorf("template: err = %v", err)
 	}
 }
+
+// TestTokenPathInAChain: a secret call inside a field chain ({{ (secret "…").Data.id }}) is a
+// constant path too.
+func TestTokenPathInAChain(t *testing.T) {
+	tt := template.Must(template.New("t").Funcs(template.FuncMap{"secret": func(...any) any { return nil }}).
+		Parse(`{{ (secret "auth/token/lookup-self").Data.id }}`))
+	if err := contract.CheckTemplatePaths(tt); err == nil {
+		t.Error("a token path inside a chain passed")
+	}
+}

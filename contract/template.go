@@ -17,7 +17,7 @@ func CheckTemplateCalls(t *template.Template) error {
 	calls := map[string][]string{}
 	for _, tt := range t.Templates() {
 		if tt.Tree != nil {
-			calls[tt.Name()] = templateCalls(tt.Root, nil)
+			calls[tt.Name()] = templateCalls(tt.Root)
 		}
 	}
 	const (
@@ -73,24 +73,14 @@ func quoteChain(names []string) string {
 	return strings.Join(q, " calls ")
 }
 
-// templateCalls appends the names of the templates that n invokes with {{template}} (and
+// templateCalls are the names of the templates that n invokes with {{template}} (and
 // {{block}}, which parses to one).
-func templateCalls(n parse.Node, out []string) []string {
-	switch x := n.(type) {
-	case *parse.ListNode:
-		if x != nil {
-			for _, c := range x.Nodes {
-				out = templateCalls(c, out)
-			}
+func templateCalls(n parse.Node) []string {
+	var out []string
+	WalkTemplate(n, func(n parse.Node) {
+		if x, ok := n.(*parse.TemplateNode); ok {
+			out = append(out, x.Name)
 		}
-	case *parse.TemplateNode:
-		out = append(out, x.Name)
-	case *parse.IfNode:
-		out = templateCalls(x.List, templateCalls(x.ElseList, out))
-	case *parse.RangeNode:
-		out = templateCalls(x.List, templateCalls(x.ElseList, out))
-	case *parse.WithNode:
-		out = templateCalls(x.List, templateCalls(x.ElseList, out))
-	}
+	})
 	return out
 }

@@ -50,55 +50,15 @@ func RefuseTokenPath(v string) error {
 // checking before it runs; paths the template computes are checked when it asks for them.
 func TemplateVaultPaths(t *template.Template) []string {
 	var paths []string
-	var walk func(parse.Node)
-	walk = func(n parse.Node) {
-		switch x := n.(type) {
-		case *parse.ListNode:
-			if x != nil {
-				for _, c := range x.Nodes {
-					walk(c)
+	WalkTemplates(t, func(n parse.Node) {
+		if x, ok := n.(*parse.CommandNode); ok && len(x.Args) > 1 {
+			if id, ok := x.Args[0].(*parse.IdentifierNode); ok && (id.Ident == "secret" || id.Ident == "pkiCert") {
+				if s, ok := x.Args[1].(*parse.StringNode); ok {
+					paths = append(paths, s.Text)
 				}
 			}
-		case *parse.ActionNode:
-			walk(x.Pipe)
-		case *parse.PipeNode:
-			if x != nil {
-				for _, c := range x.Cmds {
-					walk(c)
-				}
-			}
-		case *parse.CommandNode:
-			if len(x.Args) > 1 {
-				if id, ok := x.Args[0].(*parse.IdentifierNode); ok && (id.Ident == "secret" || id.Ident == "pkiCert") {
-					if s, ok := x.Args[1].(*parse.StringNode); ok {
-						paths = append(paths, s.Text)
-					}
-				}
-			}
-			for _, a := range x.Args {
-				walk(a)
-			}
-		case *parse.IfNode:
-			walk(x.Pipe)
-			walk(x.List)
-			walk(x.ElseList)
-		case *parse.RangeNode:
-			walk(x.Pipe)
-			walk(x.List)
-			walk(x.ElseList)
-		case *parse.WithNode:
-			walk(x.Pipe)
-			walk(x.List)
-			walk(x.ElseList)
-		case *parse.TemplateNode:
-			walk(x.Pipe)
 		}
-	}
-	for _, tt := range t.Templates() {
-		if tt.Tree != nil {
-			walk(tt.Root)
-		}
-	}
+	})
 	return paths
 }
 

@@ -7,6 +7,7 @@ import (
 	"text/template/parse"
 
 	"github.com/vault-injector/vault-injector/agent/vault"
+	"github.com/vault-injector/vault-injector/contract"
 )
 
 // A template may build a Vault path or a write argument from a secret value
@@ -22,53 +23,12 @@ const computedPath = "(a path computed by the template)"
 // literals are the string constants of a template: every quoted string in its actions.
 func literals(t *template.Template) map[string]bool {
 	lits := map[string]bool{}
-	for _, tt := range t.Templates() {
-		if tt.Tree != nil {
-			collectLiterals(tt.Root, lits)
+	contract.WalkTemplates(t, func(n parse.Node) {
+		if x, ok := n.(*parse.StringNode); ok {
+			lits[x.Text] = true
 		}
-	}
+	})
 	return lits
-}
-
-func collectLiterals(n parse.Node, lits map[string]bool) {
-	switch x := n.(type) {
-	case *parse.ListNode:
-		if x == nil {
-			return
-		}
-		for _, c := range x.Nodes {
-			collectLiterals(c, lits)
-		}
-	case *parse.ActionNode:
-		collectLiterals(x.Pipe, lits)
-	case *parse.PipeNode:
-		if x == nil {
-			return
-		}
-		for _, c := range x.Cmds {
-			collectLiterals(c, lits)
-		}
-	case *parse.CommandNode:
-		for _, a := range x.Args {
-			collectLiterals(a, lits)
-		}
-	case *parse.StringNode:
-		lits[x.Text] = true
-	case *parse.IfNode:
-		collectBranch(&x.BranchNode, lits)
-	case *parse.RangeNode:
-		collectBranch(&x.BranchNode, lits)
-	case *parse.WithNode:
-		collectBranch(&x.BranchNode, lits)
-	case *parse.TemplateNode:
-		collectLiterals(x.Pipe, lits)
-	}
-}
-
-func collectBranch(b *parse.BranchNode, lits map[string]bool) {
-	collectLiterals(b.Pipe, lits)
-	collectLiterals(b.List, lits)
-	collectLiterals(b.ElseList, lits)
 }
 
 // computed reports whether a request's path or arguments are not the template's own constants.

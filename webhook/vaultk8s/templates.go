@@ -52,7 +52,7 @@ func checkFuncs(tmpl string) []string {
 	}
 	seen := map[string]bool{}
 	for _, tr := range trees {
-		walk(tr.Root, func(n parse.Node) {
+		contract.WalkTemplate(tr.Root, func(n parse.Node) {
 			if id, ok := n.(*parse.IdentifierNode); ok && !offered[id.Ident] && !builtins[id.Ident] {
 				seen[id.Ident] = true
 			}
@@ -85,7 +85,7 @@ func firstSecretPath(tmpl string) string {
 	}
 	found := ""
 	for _, tr := range trees {
-		walk(tr.Root, func(n parse.Node) {
+		contract.WalkTemplate(tr.Root, func(n parse.Node) {
 			c, ok := n.(*parse.CommandNode)
 			if !ok || found != "" || len(c.Args) < 2 {
 				return
@@ -106,52 +106,4 @@ func parseTrees(tmpl string) (map[string]*parse.Tree, error) {
 	trees := map[string]*parse.Tree{}
 	_, err := tr.Parse(tmpl, "", "", trees)
 	return trees, err
-}
-
-// walk visits n and every node below it, in order.
-func walk(n parse.Node, visit func(parse.Node)) {
-	if n == nil {
-		return
-	}
-	visit(n)
-	switch x := n.(type) {
-	case *parse.ListNode:
-		if x == nil {
-			return
-		}
-		for _, c := range x.Nodes {
-			walk(c, visit)
-		}
-	case *parse.ActionNode:
-		walk(x.Pipe, visit)
-	case *parse.PipeNode:
-		if x == nil {
-			return
-		}
-		for _, c := range x.Cmds {
-			walk(c, visit)
-		}
-	case *parse.CommandNode:
-		for _, a := range x.Args {
-			walk(a, visit)
-		}
-	case *parse.IfNode:
-		walkBranch(&x.BranchNode, visit)
-	case *parse.RangeNode:
-		walkBranch(&x.BranchNode, visit)
-	case *parse.WithNode:
-		walkBranch(&x.BranchNode, visit)
-	case *parse.TemplateNode:
-		walk(x.Pipe, visit)
-	case *parse.ChainNode:
-		walk(x.Node, visit)
-	}
-}
-
-func walkBranch(b *parse.BranchNode, visit func(parse.Node)) {
-	walk(b.Pipe, visit)
-	walk(b.List, visit)
-	if b.ElseList != nil {
-		walk(b.ElseList, visit)
-	}
 }
