@@ -15,7 +15,7 @@ import (
 func (it *Item) funcs(src Source) template.FuncMap {
 	f := funcs()
 	f["secret"] = func(path string, args ...string) (*vault.Secret, error) {
-		if err := refuseTokenPath(path, it.computed(path, nil)); err != nil {
+		if err := it.refuseTokenPath(path); err != nil {
 			return nil, err
 		}
 		data, err := writeArgs(args)
@@ -147,12 +147,12 @@ func (l *lazySecret) Renewable() (bool, error) {
 
 // refuseTokenPath refuses, at render, a path that would give the agent's token to the app: one
 // the template computed is not named (it may hold a value).
-func refuseTokenPath(path string, computed bool) error {
+func (it *Item) refuseTokenPath(path string) error {
 	err := contract.RefuseTokenPath(path)
 	switch {
 	case err == nil:
 		return nil
-	case computed:
+	case it.computed(path, nil):
 		return safef("a path computed by the template %v", err)
 	}
 	return safef("secret %q %v", path, err)

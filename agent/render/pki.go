@@ -42,7 +42,7 @@ const renewalShare = 0.9
 // or returns the one issued before while it is short of its renewal point.
 func (it *Item) pkiCertFunc(src Source) func(string, ...string) (PemEncoded, error) {
 	return func(path string, args ...string) (PemEncoded, error) {
-		if err := refuseTokenPath(path, it.computed(path, nil)); err != nil {
+		if err := it.refuseTokenPath(path); err != nil {
 			return PemEncoded{}, err
 		}
 		data, err := writeArgs(args)
