@@ -60,4 +60,18 @@ spec:
 	if code != 1 || out != bad || !strings.Contains(stderr, "agent-inject-command-db") {
 		t.Errorf("untranslatable: exit %d, stderr %q, output changed: %v", code, stderr, out != bad)
 	}
+	// A file with one pod the webhook would refuse is not rewritten at all; the injection flags
+	// decide, as at admission.
+	refused := src + "---\n" + strings.Replace(src, "agent-image: hashicorp/vault:1.21.1", "service: http://vault:8200", 1)
+	if err := os.WriteFile(f, []byte(refused), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = run(t, "", "migrate", "-f", f)
+	if b, _ := os.ReadFile(f); code != 1 || string(b) != refused || !strings.Contains(stderr, "from vault.hashicorp.com/service") ||
+		!strings.Contains(stderr, "not rewritten") {
+		t.Errorf("refused at admission: exit %d, file changed: %v, stderr %q", code, string(b) != refused, stderr)
+	}
+	if code, _, stderr = run(t, "", "migrate", "--allow-http-vault", "-f", f); code != 0 {
+		t.Errorf("with --allow-http-vault: exit %d, stderr %q", code, stderr)
+	}
 }

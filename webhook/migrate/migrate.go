@@ -1,11 +1,15 @@
 // Package migrate rewrites manifests from vault-k8s' annotations (vault.hashicorp.com/*) to
 // vault-injector.io ones: the `webhook migrate` command. It translates with the same function
 // as admission (package vaultk8s), edits the YAML node tree so comments and key order stay, and
-// leaves every document it does not change byte for byte as it was.
+// leaves every document it does not change byte for byte as it was. What it writes is first
+// run through admission's own code (package mutate), so it never writes a pod the webhook
+// would refuse.
 package migrate
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -13,6 +17,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/vault-injector/vault-injector/contract"
+	"github.com/vault-injector/vault-injector/webhook/annotations"
+	"github.com/vault-injector/vault-injector/webhook/mutate"
 	"github.com/vault-injector/vault-injector/webhook/vaultk8s"
 )
 
@@ -38,7 +44,8 @@ type Result struct {
 var separator = regexp.MustCompile(`^---(\s.*)?$`)
 
 // File rewrites the documents of src (named source in messages) and returns the new content.
-func File(source string, src []byte) ([]byte, Result, error) {
+// d are the webhook's injection settings the rewritten pods are checked against.
+func File(source string, src []byte, d mutate.Defaults) ([]byte, Result, error) {
 	var res Result
 	var out bytes.Buffer
 	for _, chunk := range splitDocuments(src) {
@@ -46,7 +53,7 @@ func File(source string, src []byte) ([]byte, Result, error) {
 			out.Write(chunk.separator)
 			continue
 		}
-		b, err := document(source, chunk.text, &res)
+		b, err := document(source, chunk.text, d, &res)
 		if err != nil {
 			return nil, res, err
 		}
@@ -75,7 +82,7 @@ func splitDocuments(src []byte) []chunk {
 }
 
 // document rewrites one YAML document, or returns it as it was.
-func document(source string, text []byte, res *Result) ([]byte, error) {
+func document(source string, text []byte, d mutate.Defaults, res *Result) ([]byte, error) {
 	if len(bytes.TrimSpace(text)) == 0 {
 		return text, nil
 	}
@@ -93,15 +100,27 @@ func document(source string, text []byte, res *Result) ([]byte, error) {
 		return text, nil
 	}
 	ann := obj
-	for _, k := range path {
+	var template *yaml.Node // the pod template: the node holding metadata and spec
+	for i, k := range path {
+		if i == len(path)-2 {
+			template = ann
+		}
 		if ann = lookup(ann, k); ann == nil || ann.Kind != yaml.MappingNode {
 			return text, nil
 		}
 	}
 	where := fmt.Sprintf("%s: %s/%s", source, kind, name(obj))
-	if !rewrite(ann, where, res) {
+	tr, ok := translate(ann, where, res)
+	if !ok {
 		return text, nil
 	}
+	if refused := admit(template, scalar(lookup(lookup(obj, "metadata"), "namespace")), tr, d); len(refused) > 0 {
+		for _, p := range refused {
+			res.Problems = append(res.Problems, where+": left unchanged: the webhook would refuse the migrated pod: "+p)
+		}
+		return text, nil
+	}
+	rewrite(ann, tr)
 	var b bytes.Buffer
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)
@@ -112,10 +131,9 @@ func document(source string, text []byte, res *Result) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// rewrite replaces the vault.hashicorp.com pairs of the annotations mapping with their
-// translation, at the place of the first one, carrying their comments over. It reports
-// whether anything changed.
-func rewrite(ann *yaml.Node, where string, res *Result) bool {
+// annotationsOf reads an annotations mapping, and the index of its first vault.hashicorp.com
+// key (-1 when it has none).
+func annotationsOf(ann *yaml.Node) (map[string]string, int) {
 	in := map[string]string{}
 	first := -1
 	for i := 0; i+1 < len(ann.Content); i += 2 {
@@ -125,19 +143,79 @@ func rewrite(ann *yaml.Node, where string, res *Result) bool {
 			first = i
 		}
 	}
+	return in, first
+}
+
+// translate translates the annotations mapping, reporting its warnings and problems; ok is
+// false when there is nothing to translate or it cannot be.
+func translate(ann *yaml.Node, where string, res *Result) (vaultk8s.Result, bool) {
+	in, first := annotationsOf(ann)
 	if first < 0 {
-		return false
+		return vaultk8s.Result{}, false
 	}
 	tr := vaultk8s.Translate(in)
 	for _, w := range tr.Warnings {
 		res.Warnings = append(res.Warnings, where+": "+w)
 	}
-	if len(tr.Problems) > 0 {
-		for _, p := range tr.Problems {
-			res.Problems = append(res.Problems, where+": left unchanged: "+p)
-		}
-		return false
+	for _, p := range tr.Problems {
+		res.Problems = append(res.Problems, where+": left unchanged: "+p)
 	}
+	return tr, len(tr.Problems) == 0
+}
+
+// admit runs the pod template, with its translated annotations, through admission's own code
+// and returns why the webhook would refuse it, each vault-injector.io key the refusal names
+// followed by the vault.hashicorp.com keys it was translated from.
+func admit(template *yaml.Node, namespace string, tr vaultk8s.Result, d mutate.Defaults) []string {
+	var t struct {
+		Metadata map[string]any `yaml:"metadata"`
+		Spec     map[string]any `yaml:"spec"`
+	}
+	if err := template.Decode(&t); err != nil {
+		return []string{"its pod template cannot be read: " + err.Error()}
+	}
+	if t.Metadata == nil {
+		t.Metadata = map[string]any{}
+	}
+	if namespace == "" {
+		namespace = "default"
+	}
+	t.Metadata["namespace"] = namespace
+	t.Metadata["annotations"] = tr.Annotations
+	raw, err := json.Marshal(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": t.Metadata, "spec": t.Spec})
+	if err != nil {
+		return []string{"its pod template cannot be read: " + err.Error()}
+	}
+	pod, err := mutate.Decode(raw)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	d.AcceptVaultK8s = false // the translation has no vault.hashicorp.com keys left
+	if _, err = mutate.Pod(pod, d); err == nil {
+		return nil
+	}
+	problems := []string{err.Error()}
+	if ae := (*annotations.Error)(nil); errors.As(err, &ae) {
+		problems = ae.Problems
+	}
+	for i, p := range problems {
+		problems[i] = ourKey.ReplaceAllStringFunc(p, func(k string) string {
+			if from := tr.Origins[k]; len(from) > 0 {
+				return k + " (from " + strings.Join(from, ", ") + ")"
+			}
+			return k
+		})
+	}
+	return problems
+}
+
+// ourKey matches a vault-injector.io annotation key in a message.
+var ourKey = regexp.MustCompile(regexp.QuoteMeta(contract.Prefix) + `[A-Za-z0-9._-]*[A-Za-z0-9]`)
+
+// rewrite replaces the vault.hashicorp.com pairs of the annotations mapping with their
+// translation tr, at the place of the first one, carrying their comments over.
+func rewrite(ann *yaml.Node, tr vaultk8s.Result) {
+	in, first := annotationsOf(ann)
 	var comments []string
 	var content []*yaml.Node
 	for i := 0; i+1 < len(ann.Content); i += 2 {
@@ -161,7 +239,6 @@ func rewrite(ann *yaml.Node, where string, res *Result) bool {
 	for _, c := range comments {
 		*target = strings.TrimPrefix(*target+"\n"+c, "\n")
 	}
-	return true
 }
 
 // translated are the new pairs in a reading order: pod-wide keys first, then each secret's.

@@ -10,8 +10,18 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/vault-injector/vault-injector/contract"
+	"github.com/vault-injector/vault-injector/webhook/config"
+	"github.com/vault-injector/vault-injector/webhook/mutate"
 	"github.com/vault-injector/vault-injector/webhook/vaultk8s"
 )
+
+// defaults are the injection settings `webhook migrate` checks against without flags.
+func defaults() mutate.Defaults {
+	d := config.New().Inject
+	d.VaultAddr = config.DefaultVaultAddr
+	d.AgentImage = config.AgentImage("test")
+	return d
+}
 
 var update = flag.Bool("update", false, "rewrite testdata/*.migrated.yaml")
 
@@ -23,7 +33,7 @@ func TestMigrateFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, res, err := File("workloads.yaml", src)
+	out, res, err := File("workloads.yaml", src, defaults())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +85,7 @@ func TestMigrateFile(t *testing.T) {
 			}
 		}
 	}
-	again, res2, err := File("workloads.yaml", out)
+	again, res2, err := File("workloads.yaml", out, defaults())
 	if err != nil || res2.Changed || !bytes.Equal(again, out) {
 		t.Errorf("a second migration changed the file (err %v)", err)
 	}
@@ -124,7 +134,7 @@ func TestSplitDocumentsRoundTrips(t *testing.T) {
 
 func TestNothingToMigrate(t *testing.T) {
 	src := []byte("apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations:\n    vault-injector.io/inject: \"true\"\n")
-	out, res, err := File("p.yaml", src)
+	out, res, err := File("p.yaml", src, defaults())
 	if err != nil || res.Changed || !bytes.Equal(out, src) {
 		t.Errorf("changed a pod without vault.hashicorp.com annotations (err %v)", err)
 	}
@@ -134,11 +144,51 @@ func TestNothingToMigrate(t *testing.T) {
 // annotations; found by FuzzMigrate (it used to index past the rewritten list).
 func TestOnlyWarnedKeysKeepTheirComments(t *testing.T) {
 	src := []byte("kind: Pod\nmetadata:\n  annotations:\n    # the agent image\n    vault.hashicorp.com/agent-image: x\n")
-	out, res, err := File("p.yaml", src)
+	out, res, err := File("p.yaml", src, defaults())
 	if err != nil || !res.Changed || len(res.Warnings) != 1 {
 		t.Fatalf("err %v, changed %v, warnings %q", err, res.Changed, res.Warnings)
 	}
 	if !bytes.Contains(out, []byte("# the agent image")) || bytes.Contains(out, []byte("vault.hashicorp.com")) {
 		t.Errorf("output:\n%s", out)
+	}
+}
+
+// TestMigrateRefusesWhatAdmissionWouldRefuse: a document whose translation the webhook would
+// refuse is left as it was, with the refusal naming the vault.hashicorp.com key it came from;
+// the other documents of the file are still migrated (the command then writes nothing); the
+// injection settings decide, as at admission.
+func TestMigrateRefusesWhatAdmissionWouldRefuse(t *testing.T) {
+	pod := func(ann string) string {
+		return "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations:\n    vault.hashicorp.com/agent-inject: \"true\"\n    vault.hashicorp.com/role: app\n" +
+			ann + "spec:\n  containers: [{name: app, image: app:1}]\n"
+	}
+	secret := "    vault.hashicorp.com/agent-inject-secret-db: secret/data/db\n"
+	for _, c := range []struct{ name, ann, want string }{
+		{"http service", secret + "    vault.hashicorp.com/service: http://vault:8200\n", "(from vault.hashicorp.com/service)"},
+		{"unknown container", secret + "    vault.hashicorp.com/agent-inject-containers: nope\n", "(from vault.hashicorp.com/agent-inject-containers)"},
+		{"no secret", "", "(from vault.hashicorp.com/agent-inject)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			good := pod(secret)
+			src := []byte(good + "---\n" + pod(c.ann))
+			out, res, err := File("f.yaml", src, defaults())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Problems) != 1 || !strings.Contains(res.Problems[0], "the webhook would refuse") || !strings.Contains(res.Problems[0], c.want) {
+				t.Fatalf("problems %q, want one refusal naming %q", res.Problems, c.want)
+			}
+			if !strings.HasSuffix(string(out), "---\n"+pod(c.ann)) {
+				t.Errorf("the refused document changed:\n%s", out)
+			}
+			if strings.Contains(strings.SplitN(string(out), "---\n", 2)[0], vaultk8s.Prefix) {
+				t.Errorf("the admissible document was not migrated:\n%s", out)
+			}
+		})
+	}
+	d := defaults()
+	d.AllowHTTPVault = true
+	if _, res, err := File("f.yaml", []byte(pod(secret+"    vault.hashicorp.com/service: http://vault:8200\n")), d); err != nil || len(res.Problems) > 0 {
+		t.Errorf("with http Vault allowed: err %v, problems %q", err, res.Problems)
 	}
 }

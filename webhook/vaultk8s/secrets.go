@@ -128,7 +128,16 @@ func (t *translator) finishSecrets() {
 			continue
 		}
 		byName[name] = raw
+		had := make(map[string]bool, len(t.out))
+		for k := range t.out {
+			had[k] = true
+		}
 		t.writeSecret(s, name)
+		for k := range t.out {
+			if !had[k] {
+				t.res.Origins[k] = s.keys
+			}
+		}
 	}
 }
 

@@ -51,8 +51,11 @@ type Result struct {
 	// AlreadyInjected: vault-k8s injected this pod (agent-inject-status: injected).
 	AlreadyInjected bool
 	Verdicts        map[string]Verdict // every vault.hashicorp.com key of the input
-	Warnings        []string
-	Problems        []string
+	// Origins names, for each vault-injector.io key written, the vault.hashicorp.com keys it
+	// comes from, so a later refusal can name the key the user wrote.
+	Origins  map[string][]string
+	Warnings []string
+	Problems []string
 }
 
 // OptedIn reports whether a pod asks vault-k8s for injection. Only "true", as the
@@ -73,7 +76,7 @@ func Has(annotations map[string]string) bool {
 
 // Translate maps the vault.hashicorp.com annotations of a pod to vault-injector.io ones.
 func Translate(in map[string]string) Result {
-	t := &translator{in: in, out: map[string]string{}, res: Result{Verdicts: map[string]Verdict{}}}
+	t := &translator{in: in, out: map[string]string{}, res: Result{Verdicts: map[string]Verdict{}, Origins: map[string][]string{}}}
 	t.run()
 	sort.Strings(t.res.Warnings)
 	sort.Strings(t.res.Problems)
@@ -105,6 +108,7 @@ func (t *translator) verdict(key string, v Verdict) {
 
 func (t *translator) set(key, ourKey, value string) {
 	t.out[ourKey] = value
+	t.res.Origins[ourKey] = append(t.res.Origins[ourKey], key)
 	t.verdict(key, Translated)
 }
 

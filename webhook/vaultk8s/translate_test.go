@@ -202,3 +202,26 @@ func FuzzTranslate(f *testing.F) {
 		}
 	})
 }
+
+// TestOrigins: every key written names the vault.hashicorp.com keys it comes from, for
+// messages that must name what the user wrote.
+func TestOrigins(t *testing.T) {
+	tr := Translate(map[string]string{
+		AnnotationInject: "true", Prefix + "role": "app",
+		Prefix + "agent-inject-secret-DB": "secret/data/db", Prefix + "agent-inject-file-DB": "db.env",
+		"app.example.com/x": "y",
+	})
+	for k, want := range map[string]string{
+		contract.AnnotationRole:                Prefix + "role",
+		contract.AnnotationSecretPrefix + "db": Prefix + "agent-inject-file-DB," + Prefix + "agent-inject-secret-DB",
+		contract.AnnotationFilePrefix + "db":   Prefix + "agent-inject-file-DB," + Prefix + "agent-inject-secret-DB",
+		contract.AnnotationCompatPrefix + "db": Prefix + "agent-inject-file-DB," + Prefix + "agent-inject-secret-DB",
+	} {
+		if got := strings.Join(tr.Origins[k], ","); got != want {
+			t.Errorf("%s comes from %q, want %q", k, got, want)
+		}
+	}
+	if _, ok := tr.Origins["app.example.com/x"]; ok {
+		t.Error("a key that was not translated has an origin")
+	}
+}
