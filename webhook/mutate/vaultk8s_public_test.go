@@ -233,7 +233,7 @@ func vaultK8sFiles(t *testing.T, ann map[string]string) []string {
 	raws := map[string]bool{}
 	for k, v := range ann {
 		for _, prefix := range []string{"agent-inject-secret-", "agent-inject-template-file-", "agent-inject-template-"} {
-			if raw, ok := strings.CutPrefix(k, p+prefix); ok && strings.TrimSpace(v) != "" {
+			if raw, ok := strings.CutPrefix(k, p+prefix); ok && raw != "" && strings.TrimSpace(v) != "" {
 				raws[raw] = true
 				break
 			}
@@ -333,4 +333,35 @@ func oneLine(s string) string {
 		s = s[:160] + "..."
 	}
 	return s
+}
+
+// TestVaultK8sFilesRules holds the corpus' file oracle to the destinations vault-k8s' own tests
+// expect (agent-inject/agent: TestFilePathAndName, TestSecretAnnotationsWithPreserveCase..., the
+// token sink in TestConfigVaultAgentTemplateConfig).
+func TestVaultK8sFilesRules(t *testing.T) {
+	const p = "vault.hashicorp.com/"
+	for _, c := range []struct {
+		ann  map[string]string
+		want string
+	}{
+		{map[string]string{"agent-inject-secret-foo": "db/creds/foo"}, "/vault/secrets/foo"},
+		{map[string]string{"agent-inject-secret-foo": "db/creds/foo", "agent-inject-file-foo": "nested/foofile"}, "/vault/secrets/nested/foofile"},
+		{map[string]string{"agent-inject-secret-foo": "db/creds/foo", "agent-inject-file-foo": "/special/volume/foofile"}, "/vault/secrets/special/volume/foofile"},
+		{map[string]string{"agent-inject-secret-foo": "db/creds/foo", "agent-inject-file-foo": "/special/foofile", "secret-volume-path": "/new/mount/path"}, "/new/mount/path/special/foofile"},
+		{map[string]string{"agent-inject-secret-foo": "db/creds/foo", "agent-inject-file-foo": "nested/foofile", "secret-volume-path-foo": "/new/mount/path"}, "/new/mount/path/nested/foofile"},
+		{map[string]string{"agent-inject-secret-FOOBAR": "test2"}, "/vault/secrets/foobar"},
+		{map[string]string{"agent-inject-secret-FOOBAR_EXPLICIT": "test2", "preserve-secret-case-FOOBAR_EXPLICIT": "true"}, "/vault/secrets/FOOBAR_EXPLICIT"},
+		{map[string]string{"agent-inject-secret-Ab": "x", "preserve-secret-case": "true"}, "/vault/secrets/Ab"},
+		{map[string]string{"agent-inject-template-just-template": "{{ . }}"}, "/vault/secrets/just-template"},
+		{map[string]string{"agent-inject-secret-": "test5", "agent-inject-secret-empty": " "}, ""},
+		{map[string]string{"agent-inject-token": "true", "secret-volume-path": "/etc/x"}, "/etc/x/token"},
+	} {
+		ann := map[string]string{}
+		for k, v := range c.ann {
+			ann[p+k] = v
+		}
+		if got := strings.Join(vaultK8sFiles(t, ann), ","); got != c.want {
+			t.Errorf("%v: vault-k8s writes %q, the oracle says %q", c.ann, c.want, got)
+		}
+	}
 }
