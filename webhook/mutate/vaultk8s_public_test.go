@@ -1,27 +1,21 @@
 package mutate_test
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
 	"github.com/vault-injector/vault-injector/contract"
+	corpus "github.com/vault-injector/vault-injector/test/vaultk8s-corpus"
 	"github.com/vault-injector/vault-injector/webhook/mutate"
-	"github.com/vault-injector/vault-injector/webhook/vaultk8s"
 )
 
 // publicCorpus holds pod templates written for vault-k8s, collected from public repositories
@@ -32,7 +26,7 @@ const publicCorpus = "../../test/vaultk8s-corpus"
 type publicPod struct {
 	Template string `json:"template"` // kind/name of the object holding it
 	Verdict  string `json:"verdict"`
-	// VaultK8sFiles are the paths vault-k8s writes, from its own rules (vaultK8sFiles).
+	// VaultK8sFiles are the paths vault-k8s writes, from its own rules (corpus.Files).
 	VaultK8sFiles []string `json:"vaultK8sFiles,omitempty"`
 	corpusResult
 }
@@ -52,7 +46,7 @@ const (
 // files its app containers see are the ones vault-k8s would write. Fewer than 95 % accepted
 // fails.
 func TestVaultK8sPublicCorpus(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join(publicCorpus, "*.yaml"))
+	files, err := corpus.Load(publicCorpus)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,13 +61,9 @@ func TestVaultK8sPublicCorpus(t *testing.T) {
 	counts := map[string]int{}
 	sources := map[string]bool{}
 	for _, f := range files {
-		src, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sources[corpusSource(t, f, src)] = true
+		sources[f.Source] = true
 		var pods []publicPod
-		for _, tmpl := range podTemplates(t, f, src) {
+		for _, tmpl := range f.Templates {
 			p := checkPublicPod(t, tmpl, d)
 			pods = append(pods, p)
 			counts[p.Verdict]++
@@ -81,17 +71,13 @@ func TestVaultK8sPublicCorpus(t *testing.T) {
 			if p.Verdict == verdictOtherFiles {
 				reason = "vault-k8s writes " + strings.Join(p.VaultK8sFiles, ", ")
 			}
-			rows = append(rows, fmt.Sprintf("%-90s %-22s %s", filepath.Base(f)+" "+p.Template, p.Verdict, oneLine(reason)))
-		}
-		if len(pods) == 0 {
-			t.Errorf("%s: no pod template annotated for vault-k8s", f)
-			continue
+			rows = append(rows, fmt.Sprintf("%-90s %-22s %s", filepath.Base(f.Path)+" "+p.Template, p.Verdict, oneLine(reason)))
 		}
 		got, err := yaml.Marshal(pods)
 		if err != nil {
 			t.Fatal(err)
 		}
-		compareGolden(t, filepath.Join("testdata", "vault-k8s-public", strings.TrimSuffix(filepath.Base(f), ".yaml")+".golden.yaml"), got)
+		compareGolden(t, filepath.Join("testdata", "vault-k8s-public", strings.TrimSuffix(filepath.Base(f.Path), ".yaml")+".golden.yaml"), got)
 	}
 	total := len(rows)
 	accepted := counts[verdictSameFiles] + counts[verdictOtherFiles]
@@ -106,102 +92,13 @@ func TestVaultK8sPublicCorpus(t *testing.T) {
 	}
 }
 
-// corpusTemplate is one pod template taken out of a corpus document.
-type corpusTemplate struct {
-	where string // kind/name
-	raw   []byte // a Pod as JSON
-}
-
-// podPaths says where each kind keeps its pod template; a Pod is its own (nil).
-var podPaths = map[string][]string{
-	"Pod":         nil,
-	"Deployment":  {"spec", "template"},
-	"StatefulSet": {"spec", "template"},
-	"DaemonSet":   {"spec", "template"},
-	"ReplicaSet":  {"spec", "template"},
-	"Job":         {"spec", "template"},
-	"CronJob":     {"spec", "jobTemplate", "spec", "template"},
-}
-
-// podTemplates returns the pod templates of src annotated for vault-k8s, each as the Pod the
-// API server would send: the object's name, and its namespace or "default".
-func podTemplates(t *testing.T, file string, src []byte) []corpusTemplate {
-	t.Helper()
-	var out []corpusTemplate
-	docs := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(src)))
-	for {
-		doc, err := docs.Read()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", file, err)
-		}
-		obj := map[string]any{}
-		if err := yaml.Unmarshal(doc, &obj); err != nil {
-			t.Fatalf("%s: %v", file, err)
-		}
-		kind, _ := obj["kind"].(string)
-		at, ok := podPaths[kind]
-		if !ok {
-			continue
-		}
-		tmpl := obj
-		for _, k := range at {
-			tmpl, _ = tmpl[k].(map[string]any)
-		}
-		meta, _ := tmpl["metadata"].(map[string]any)
-		if !vaultk8s.Has(stringMap(meta["annotations"])) {
-			continue
-		}
-		objMeta, _ := obj["metadata"].(map[string]any)
-		pod := map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": defaulted(meta, objMeta), "spec": tmpl["spec"]}
-		raw, err := json.Marshal(pod)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, corpusTemplate{where: kind + "/" + fmt.Sprint(objMeta["name"]), raw: raw})
-	}
-}
-
-// defaulted is a pod template's metadata with the name and namespace a created pod has.
-func defaulted(meta, objMeta map[string]any) map[string]any {
-	m := map[string]any{}
-	for k, v := range meta {
-		m[k] = v
-	}
-	if m["name"] == nil {
-		m["name"] = objMeta["name"]
-	}
-	if m["namespace"] == nil {
-		m["namespace"] = objMeta["namespace"]
-	}
-	if m["namespace"] == nil {
-		m["namespace"] = "default"
-	}
-	return m
-}
-
-func stringMap(v any) map[string]string {
-	m := map[string]string{}
-	in, _ := v.(map[string]any)
-	for k, v := range in {
-		m[k] = fmt.Sprint(v)
-	}
-	return m
-}
-
 // checkPublicPod gives one pod template its verdict.
-func checkPublicPod(t *testing.T, tmpl corpusTemplate, d mutate.Defaults) publicPod {
+func checkPublicPod(t *testing.T, tmpl corpus.Template, d mutate.Defaults) publicPod {
 	t.Helper()
 	var p publicPod
-	t.Run(tmpl.where, func(t *testing.T) {
-		out, patched := corpusOutcome(t, tmpl.raw, d)
-		var pod corev1.Pod
-		if err := json.Unmarshal(tmpl.raw, &pod); err != nil {
-			t.Fatal(err)
-		}
-		p = publicPod{Template: tmpl.where, corpusResult: out, VaultK8sFiles: vaultK8sFiles(t, pod.Annotations)}
+	t.Run(tmpl.Where, func(t *testing.T) {
+		out, patched := corpusOutcome(t, tmpl.Pod, d)
+		p = publicPod{Template: tmpl.Where, corpusResult: out, VaultK8sFiles: corpus.Files(tmpl.Annotations)}
 		switch {
 		case out.Refused != "":
 			p.Verdict = verdictRefused
@@ -214,56 +111,6 @@ func checkPublicPod(t *testing.T, tmpl corpusTemplate, d mutate.Defaults) public
 		}
 	})
 	return p
-}
-
-// vaultK8sFiles are the absolute paths vault-k8s has Vault Agent write for these annotations,
-// written from vault-k8s' agent-inject/agent (secrets() in annotations.go, the templates and
-// the token sink in config.go), not from our translator: one file per secret name (from
-// agent-inject-secret-, -template- or -template-file-), at <secret-volume-path-<raw name>, else
-// secret-volume-path, else /vault/secrets>/<agent-inject-file-<raw name>, else the name>, the
-// name lower-cased unless preserve-secret-case(-<name>) is true; plus <secret-volume-path>/token
-// with agent-inject-token.
-func vaultK8sFiles(t *testing.T, ann map[string]string) []string {
-	t.Helper()
-	const p = "vault.hashicorp.com/"
-	volume := ann[p+"secret-volume-path"]
-	if volume == "" {
-		volume = "/vault/secrets"
-	}
-	raws := map[string]bool{}
-	for k, v := range ann {
-		for _, prefix := range []string{"agent-inject-secret-", "agent-inject-template-file-", "agent-inject-template-"} {
-			if raw, ok := strings.CutPrefix(k, p+prefix); ok && raw != "" && strings.TrimSpace(v) != "" {
-				raws[raw] = true
-				break
-			}
-		}
-	}
-	var files []string
-	for raw := range raws {
-		name := raw
-		preserve, ok := ann[p+"preserve-secret-case-"+raw]
-		if !ok {
-			preserve = ann[p+"preserve-secret-case"]
-		}
-		if b, _ := strconv.ParseBool(preserve); !b {
-			name = strings.ToLower(raw)
-		}
-		dir := volume
-		if v, ok := ann[p+"secret-volume-path-"+raw]; ok {
-			dir = v
-		}
-		file := dir + "/" + name
-		if f := ann[p+"agent-inject-file-"+raw]; f != "" {
-			file = filepath.Join(dir, f)
-		}
-		files = append(files, file)
-	}
-	if b, _ := strconv.ParseBool(ann[p+"agent-inject-token"]); b {
-		files = append(files, path.Join(volume, "token"))
-	}
-	sort.Strings(files)
-	return files
 }
 
 // filesSeen are the paths of want at which the patched pod's own containers see one of the
@@ -313,55 +160,10 @@ func sameStrings(a, b []string) bool {
 	return strings.Join(a, "\n") == strings.Join(b, "\n")
 }
 
-// corpusSource checks a corpus file's header and returns its source repository or site.
-func corpusSource(t *testing.T, file string, src []byte) string {
-	t.Helper()
-	lines := strings.SplitN(string(src), "\n", 3)
-	url, ok := strings.CutPrefix(lines[0], "# source: https://")
-	if !ok || len(lines) < 2 || !strings.HasPrefix(lines[1], "# what: ") {
-		t.Errorf("%s: the first lines must be \"# source: https://...\" and \"# what: ...\"", file)
-		return file
-	}
-	url, _, _ = strings.Cut(url, "@")
-	parts := strings.Split(url, "/")
-	return strings.Join(parts[:min(3, len(parts))], "/")
-}
-
 func oneLine(s string) string {
 	s = strings.ReplaceAll(s, "\n", " ")
 	if len(s) > 160 {
 		s = s[:160] + "..."
 	}
 	return s
-}
-
-// TestVaultK8sFilesRules holds the corpus' file oracle to the destinations vault-k8s' own tests
-// expect (agent-inject/agent: TestFilePathAndName, TestSecretAnnotationsWithPreserveCase..., the
-// token sink in TestConfigVaultAgentTemplateConfig).
-func TestVaultK8sFilesRules(t *testing.T) {
-	const p = "vault.hashicorp.com/"
-	for _, c := range []struct {
-		ann  map[string]string
-		want string
-	}{
-		{map[string]string{"agent-inject-secret-foo": "db/creds/foo"}, "/vault/secrets/foo"},
-		{map[string]string{"agent-inject-secret-foo": "db/creds/foo", "agent-inject-file-foo": "nested/foofile"}, "/vault/secrets/nested/foofile"},
-		{map[string]string{"agent-inject-secret-foo": "db/creds/foo", "agent-inject-file-foo": "/special/volume/foofile"}, "/vault/secrets/special/volume/foofile"},
-		{map[string]string{"agent-inject-secret-foo": "db/creds/foo", "agent-inject-file-foo": "/special/foofile", "secret-volume-path": "/new/mount/path"}, "/new/mount/path/special/foofile"},
-		{map[string]string{"agent-inject-secret-foo": "db/creds/foo", "agent-inject-file-foo": "nested/foofile", "secret-volume-path-foo": "/new/mount/path"}, "/new/mount/path/nested/foofile"},
-		{map[string]string{"agent-inject-secret-FOOBAR": "test2"}, "/vault/secrets/foobar"},
-		{map[string]string{"agent-inject-secret-FOOBAR_EXPLICIT": "test2", "preserve-secret-case-FOOBAR_EXPLICIT": "true"}, "/vault/secrets/FOOBAR_EXPLICIT"},
-		{map[string]string{"agent-inject-secret-Ab": "x", "preserve-secret-case": "true"}, "/vault/secrets/Ab"},
-		{map[string]string{"agent-inject-template-just-template": "{{ . }}"}, "/vault/secrets/just-template"},
-		{map[string]string{"agent-inject-secret-": "test5", "agent-inject-secret-empty": " "}, ""},
-		{map[string]string{"agent-inject-token": "true", "secret-volume-path": "/etc/x"}, "/etc/x/token"},
-	} {
-		ann := map[string]string{}
-		for k, v := range c.ann {
-			ann[p+k] = v
-		}
-		if got := strings.Join(vaultK8sFiles(t, ann), ","); got != c.want {
-			t.Errorf("%v: vault-k8s writes %q, the oracle says %q", c.ann, c.want, got)
-		}
-	}
 }
