@@ -190,11 +190,8 @@ func newSeeder(t *testing.T) *seeder {
 		data: map[kvPath]map[string]any{}, roles: map[string]bool{}, issued: map[string]bool{}}
 }
 
-// kvPath is a KV secret: its mount, version and path below the mount (without data/).
-type kvPath struct {
-	mount, rest string
-	version     int
-}
+// kvPath is a KV secret: its mount and its path below the mount (without data/).
+type kvPath struct{ mount, rest string }
 
 // engines not seeded here: a path on one of these mounts, or any path reading creds/, is not
 // renderable.
@@ -209,7 +206,8 @@ func (s *seeder) plan(tmpl string) string {
 	}
 	type kvPlan struct {
 		kvPath
-		keys []string
+		version int // the KV version the template implies; 0: none
+		keys    []string
 	}
 	var plans []kvPlan
 	for _, r := range reads {
@@ -224,26 +222,25 @@ func (s *seeder) plan(tmpl string) string {
 		case len(segs) < 2:
 			return fmt.Sprintf("%s: no mount", r.path)
 		}
-		p := kvPlan{kvPath{mount: segs[0], rest: strings.Join(segs[1:], "/")}, r.keys}
+		p := kvPlan{kvPath: kvPath{segs[0], strings.Join(segs[1:], "/")}, keys: r.keys}
 		for i := 1; i < len(segs)-1; i++ {
 			if segs[i] == "data" {
-				p.kvPath = kvPath{mount: strings.Join(segs[:i], "/"), rest: strings.Join(segs[i+1:], "/"), version: 2}
+				p.kvPath, p.version = kvPath{strings.Join(segs[:i], "/"), strings.Join(segs[i+1:], "/")}, 2
 				break
 			}
 		}
 		if r.kv2 {
 			p.version = 2
 		}
-		if p.version == 0 { // nothing says which: as the mount is elsewhere, else KV v1
-			p.version = max(s.kv[p.mount], 1)
-		}
-		if v, ok := s.kv[p.mount]; ok && v != p.version {
+		if v, ok := s.kv[p.mount]; ok && p.version != 0 && v != p.version {
 			return fmt.Sprintf("%s: mount %s is read as KV v%d elsewhere in the corpus", r.path, p.mount, v)
 		}
 		plans = append(plans, p)
 	}
 	for _, p := range plans {
-		s.kv[p.mount] = p.version
+		if p.version != 0 {
+			s.kv[p.mount] = p.version
+		}
 		if s.data[p.kvPath] == nil {
 			s.data[p.kvPath] = map[string]any{"username": "app-user", "password": `p&ss<w>rd'"`}
 		}
@@ -260,6 +257,10 @@ func (s *seeder) pki(tmpl string) bool { return s.issued[tmpl] }
 func (s *seeder) seed(e *env) {
 	ctx := context.Background()
 	root := e.vs.MustClient(s.t)
+	for p := range s.data {
+		// A mount no template says the version of: KV v1.
+		s.kv[p.mount] = max(s.kv[p.mount], 1)
+	}
 	for mount, v := range s.kv {
 		if mount == "secret" {
 			continue // the dev server's KV v2
@@ -270,7 +271,7 @@ func (s *seeder) seed(e *env) {
 	}
 	for p, data := range s.data {
 		var err error
-		if p.version == 2 {
+		if s.kv[p.mount] == 2 {
 			_, err = root.KVv2(p.mount).Put(ctx, p.rest, data)
 		} else {
 			_, err = root.Logical().Write(p.mount+"/"+p.rest, data)
