@@ -47,12 +47,26 @@ func checkCorpusCase(t *testing.T, in string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	out, _ := corpusOutcome(t, raw, d)
+	got, err := yaml.Marshal(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareGolden(t, strings.TrimSuffix(in, ".yaml")+".golden.yaml", got)
+}
+
+// corpusOutcome runs a vault-k8s pod (raw JSON) through the core as admission does, holds an
+// injected pod to the patch oracle and a second pass, checks that every vault.hashicorp.com key
+// is accounted for, and returns the outcome with the patched pod (nil unless injected).
+func corpusOutcome(t *testing.T, raw []byte, d mutate.Defaults) (corpusResult, []byte) {
+	t.Helper()
 	pod, err := mutate.Decode(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tr := vaultk8s.Translate(pod.Annotations)
 	var out corpusResult
+	var patched []byte
 	res, err := mutate.Pod(pod, d)
 	out.Warnings = res.Warnings
 	switch {
@@ -61,7 +75,7 @@ func checkCorpusCase(t *testing.T, in string) {
 	case res.Skipped != "":
 		out.Skipped = string(res.Skipped)
 	default:
-		_, patched := inject(t, raw, d) // the patch oracle and determinism
+		_, patched = inject(t, raw, d) // the patch oracle and determinism
 		out.Shape = string(res.Shape)
 		out.Secrets = agentSecrets(t, patched)
 		secondPass(t, patched, d)
@@ -75,11 +89,7 @@ func checkCorpusCase(t *testing.T, in string) {
 		}
 	}
 	accounted(t, pod.Annotations, tr, out)
-	got, err := yaml.Marshal(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	compareGolden(t, strings.TrimSuffix(in, ".yaml")+".golden.yaml", got)
+	return out, patched
 }
 
 func agentSecrets(t *testing.T, patched []byte) []contract.Secret {
