@@ -78,8 +78,29 @@ func TestMappingDocumented(t *testing.T) {
 }
 
 type mappingRow struct {
-	first string
-	line  int
+	first, verdict string
+	line           int
+}
+
+// verdictRE is one part of the verdict column: an optional value it applies to, then what
+// happens to the key (a parenthesis may say more).
+var verdictRE = regexp.MustCompile(`^(?:[^:]+: )?(translated, with a difference|translated|refused|warned)(?: \(.+\))?$`)
+
+// TestMappingVerdicts holds the mapping table's second column to the four verdicts the docs
+// promise: translated, translated with a difference, refused, warned (per value when it
+// depends on one, parts separated by "; ").
+func TestMappingVerdicts(t *testing.T) {
+	b, err := os.ReadFile("../../" + migrationDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range mappingRows(string(b)) {
+		for _, part := range strings.Split(r.verdict, "; ") {
+			if !verdictRE.MatchString(part) {
+				t.Errorf("%s:%d: verdict %q: write translated, translated, with a difference, refused or warned (optionally `value: ` before and a parenthesis after; parts separated by \"; \")", migrationDoc, r.line, part)
+			}
+		}
+	}
 }
 
 // mappingRows are the body rows of the tables whose first header cell is mappingHeader.
@@ -90,30 +111,33 @@ func mappingRows(doc string) []mappingRow {
 		if !strings.HasPrefix(lines[i], "|") || !strings.HasPrefix(lines[i+1], "|-") {
 			continue
 		}
-		if firstCell(lines[i]) != mappingHeader {
+		if first, _ := firstCell(lines[i]); first != mappingHeader {
 			for i++; i < len(lines) && strings.HasPrefix(lines[i], "|"); i++ {
 			}
 			continue
 		}
 		for i += 2; i < len(lines) && strings.HasPrefix(lines[i], "|"); i++ {
-			out = append(out, mappingRow{first: firstCell(lines[i]), line: i + 1})
+			first, rest := firstCell(lines[i])
+			verdict, _ := firstCell(rest)
+			out = append(out, mappingRow{first: first, verdict: verdict, line: i + 1})
 		}
 	}
 	return out
 }
 
-// firstCell is a row's first cell, up to the first '|' that is not escaped as '\|'.
-func firstCell(line string) string {
+// firstCell is a row's first cell, up to the first '|' that is not escaped as '\|', and the
+// rest of the row after it.
+func firstCell(line string) (cell, rest string) {
 	line = strings.TrimPrefix(strings.TrimSpace(line), "|")
 	for i := 0; i < len(line); i++ {
 		switch line[i] {
 		case '\\':
 			i++
 		case '|':
-			return strings.TrimSpace(line[:i])
+			return strings.TrimSpace(line[:i]), line[i:]
 		}
 	}
-	return strings.TrimSpace(line)
+	return strings.TrimSpace(line), ""
 }
 
 var spanRE = regexp.MustCompile("`([^`]+)`")
