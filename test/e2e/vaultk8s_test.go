@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -92,6 +93,10 @@ func TestVaultK8sAnnotatedPods(t *testing.T) {
 			t.Errorf("init containers %v, want only the init-only agent", names(pod.Spec.InitContainers))
 		}
 		compareFiles(t, waitLog(ctx, t, ns, pod.Name, "app", "DONE"), want, wantModes, "config.txt")
+	})
+	t.Run("token, read-write volume, init containers", func(t *testing.T) {
+		checkDropIn(ctx, t, ns, vk("agent-inject-secret-config.txt", "secret/data/e2e/vaultk8s",
+			"agent-inject-token", "true", "agent-inject-containers", "app"), want, wantModes)
 	})
 	t.Run("refused at admission", func(t *testing.T) {
 		for name, c := range map[string]struct {
@@ -183,4 +188,45 @@ func compareFiles(t *testing.T, log string, want, modes map[string]string, files
 		}
 	}
 	t.Logf("compared %d files with Vault Agent's", len(files))
+}
+
+// checkDropIn runs what vault-k8s tutorials do with a pod: an init container of the pod's own
+// reads a secret (vault-k8s mounts every init container, whatever agent-inject-containers
+// says), the app writes into the secrets volume (vault-k8s mounts it read-write) and reads the
+// agent's Vault token from <volume>/token (agent-inject-token), which must be a live token of
+// the pod's role.
+func checkDropIn(ctx context.Context, t *testing.T, ns string, ann map[string]string, want, wantModes map[string]string) {
+	t.Helper()
+	tmpl := template("vk-dropin", ann, `set -e; env > /vault/secrets/test; test -s /vault/secrets/test; echo wrote-into-volume; `+
+		`echo "<token>$(base64 /vault/secrets/token | tr -d '\n')</token>"; `+catFiles("config.txt")+"exec sleep 3600")
+	tmpl.Spec.InitContainers = []corev1.Container{{
+		Name: "setup", Image: st.ToolboxImage.Ref(), ImagePullPolicy: corev1.PullNever, SecurityContext: restricted(),
+		Command: []string{"sh", "-c", `test -s /vault/secrets/config.txt && echo setup-saw-secret`},
+	}}
+	pod := deploy(ctx, t, ns, "vk-dropin", tmpl)
+	checkInjected(t, pod)
+	log := waitLog(ctx, t, ns, pod.Name, "app", "DONE")
+	if !strings.Contains(log, "wrote-into-volume") {
+		t.Errorf("the app could not write into the secrets volume; log:\n%s", log)
+	}
+	compareFiles(t, log, want, wantModes, "config.txt")
+	if setup := waitLog(ctx, t, ns, pod.Name, "setup", "setup-saw-secret"); !strings.Contains(setup, "setup-saw-secret") {
+		t.Errorf("the pod's init container did not see the secret")
+	}
+	token, err := base64.StdEncoding.DecodeString(between(log, "<token>", "</token>"))
+	if err != nil || len(token) == 0 {
+		t.Fatalf("no token at /vault/secrets/token (%v)", err)
+	}
+	client, err := st.VaultAPI.Clone()
+	if err != nil {
+		t.Fatal(err)
+	}
+	client.SetToken(string(token))
+	self, err := client.Auth().Token().LookupSelfWithContext(ctx)
+	if err != nil {
+		t.Fatalf("the token file does not hold a live Vault token: %v", err)
+	}
+	if policies, _ := self.TokenPolicies(); !slices.Contains(policies, stack.Policy) {
+		t.Errorf("the token's policies are %v, want the role's %s", policies, stack.Policy)
+	}
 }
