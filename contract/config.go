@@ -71,7 +71,18 @@ type Config struct {
 	Reload *Reload `json:"reload,omitempty"`
 	// MetricsListen is MetricsListenLoopback or MetricsListenPod.
 	MetricsListen string `json:"metricsListen,omitempty"`
+	// TokenSink, when set, is a file under SecretsDir (TokenSinkName) where the agent keeps its
+	// current Vault token for the app (inject-token): rewritten whole after every login and
+	// renewal, mode TokenSinkPerms. No secret file may take its place.
+	TokenSink string `json:"tokenSink,omitempty"`
 }
+
+// TokenSinkName is the token file's name under SecretsDir with inject-token, as vault-k8s'
+// agent-inject-token names it; TokenSinkPerms is Vault Agent's file sink mode.
+const (
+	TokenSinkName  = "token"
+	TokenSinkPerms = FileMode(0o640)
+)
 
 // SecretBytesLimit is MaxSecretBytes with its default applied.
 func (c *Config) SecretBytesLimit() int64 {
@@ -205,6 +216,11 @@ func (c *Config) Validate() error {
 	if c.RenderTimeout.Duration < 0 {
 		bad("renderTimeout must not be negative (0: the default, %s)", DefaultRenderTimeout)
 	}
+	if c.TokenSink != "" {
+		if err := ValidateFilePath(c.TokenSink); err != nil {
+			bad("tokenSink: %w", err)
+		}
+	}
 	errs = append(errs, c.validateReload(), c.validateMetrics())
 	errs = append(errs, c.validateSecrets()...)
 	return errors.Join(errs...)
@@ -233,6 +249,9 @@ func (c *Config) validateSecrets() []error {
 		}
 		if err := ValidateFilePath(s.File); err != nil {
 			bad("secret %q: %w", s.Name, err)
+		}
+		if c.TokenSink != "" && FilesCollide(s.File, c.TokenSink) {
+			bad("secret %q: file %q collides with the token file %q", s.Name, s.File, c.TokenSink)
 		}
 		for _, other := range c.Secrets[:i] {
 			if FilesCollide(s.File, other.File) {

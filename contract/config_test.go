@@ -126,3 +126,20 @@ func TestVersionFileReserved(t *testing.T) {
 		t.Errorf(".versions: %v", err)
 	}
 }
+
+func TestConfigTokenSink(t *testing.T) {
+	c := validConfig()
+	c.TokenSink = TokenSinkName
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate() = %v", err)
+	}
+	c.Secrets = append(c.Secrets, Secret{Name: "token", Path: "secret/t", Format: FormatJSON, File: "token", Perms: DefaultPerms})
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `secret "token": file "token" collides with the token file "token"`) {
+		t.Errorf("Validate() = %v; want the collision with the token file", err)
+	}
+	c = validConfig()
+	c.TokenSink = "../token"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "tokenSink:") {
+		t.Errorf("Validate() = %v; want tokenSink refused", err)
+	}
+}

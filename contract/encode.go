@@ -54,6 +54,7 @@ func (c *Config) AppendJSON(b *bytes.Buffer) {
 		ro.Close()
 	}
 	o.Str("metricsListen", c.MetricsListen, true)
+	o.Str("tokenSink", c.TokenSink, true)
 	o.Close()
 }
 

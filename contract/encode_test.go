@@ -27,6 +27,7 @@ func TestAppendJSON(t *testing.T) {
 	full.HandoverFile, full.MetricsPort, full.MetricsListen = HandoverFile, 9102, MetricsListenPod
 	full.MaxSecretBytes, full.RenderTimeout = 2048, Duration{3 * time.Second}
 	full.Reload = &Reload{HTTP: "http://127.0.0.1:8080/-/reload"}
+	full.TokenSink = TokenSinkName
 
 	for _, cfg := range []Config{{}, validConfig(), full} {
 		checkAppendJSON(t, cfg)

@@ -31,6 +31,10 @@ const (
 	AnnotationProxyAddress  = Prefix + "proxy-address"
 	AnnotationTokenAudience = Prefix + "token-audience"
 
+	// AnnotationInjectToken "true" has the agent keep its Vault token in the secrets volume, as
+	// file TokenSinkName (Config.TokenSink), for apps that call Vault themselves.
+	AnnotationInjectToken = Prefix + "inject-token"
+
 	AnnotationSecretPrefix   = Prefix + "secret-"
 	AnnotationTemplatePrefix = Prefix + "template-"
 	AnnotationFormatPrefix   = Prefix + "format-"

@@ -44,6 +44,13 @@ var fields = map[string]func(*Options, string) error{
 		o.Containers, err = validateContainerList(v)
 		return err
 	},
+	contract.AnnotationInjectToken: func(o *Options, v string) error {
+		if v != "true" && v != "false" {
+			return errors.New(`use "true" to have the agent keep its Vault token in the secrets volume (file token), or "false"`)
+		}
+		o.InjectToken = v == "true"
+		return nil
+	},
 	contract.AnnotationVolumePath: func(o *Options, v string) (err error) {
 		o.VolumePath, err = validateMountPath(v)
 		return err

@@ -33,6 +33,9 @@ type Options struct {
 
 	Reload Reload // zero value: no notification beyond the version file (reload.go)
 
+	// InjectToken: the agent keeps its Vault token in the secrets volume (inject-token).
+	InjectToken bool
+
 	// Unknown are the vault-injector.io keys Parse ignored (typos), sorted; each has a warning.
 	Unknown []string
 }
@@ -186,6 +189,7 @@ func (p *parser) finish() {
 	sort.Strings(names)
 	for i, n := range names {
 		s := p.secrets[n]
+		p.checkTokenFile(s)
 		for _, other := range names[:i] {
 			if contract.FilesCollide(s.File, p.secrets[other].File) {
 				p.problem(contract.AnnotationFilePrefix+n, s.File, fmt.Sprintf("collides with file %q of secret %q: give each secret its own file, not one inside another", p.secrets[other].File, other))
@@ -202,6 +206,26 @@ func (p *parser) finish() {
 	}
 	p.checkResources()
 	p.checkReload()
+}
+
+// checkTokenFile refuses a secret whose file would take the place of the agent's token file.
+func (p *parser) checkTokenFile(s *Secret) {
+	if !p.opts.InjectToken || !contract.FilesCollide(s.File, contract.TokenSinkName) {
+		return
+	}
+	key := contract.AnnotationFilePrefix + s.Name
+	if s.File == s.Name {
+		key = contract.AnnotationSecretPrefix + s.Name // the file is named after the secret
+	}
+	p.problem(key, p.rawValue(key, s), fmt.Sprintf("file %q collides with the agent's token file %q, which %s=true writes: give the secret another file with %s%s",
+		s.File, contract.TokenSinkName, contract.AnnotationInjectToken, contract.AnnotationFilePrefix, s.Name))
+}
+
+func (p *parser) rawValue(key string, s *Secret) string {
+	if strings.HasPrefix(key, contract.AnnotationSecretPrefix) {
+		return s.Path
+	}
+	return s.File
 }
 
 func (p *parser) checkResources() {

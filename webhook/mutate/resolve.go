@@ -33,6 +33,9 @@ func (p *plan) agentConfig() (string, error) {
 	if p.shape == ShapeClassic {
 		cfg.HandoverFile = contract.HandoverFile
 	}
+	if p.opts.InjectToken {
+		cfg.TokenSink = contract.TokenSinkName
+	}
 	for _, s := range p.opts.Secrets {
 		cs := contract.Secret{Name: s.Name, Path: s.Path, Format: s.Format, Template: s.Template, File: s.File, Perms: s.Perms}
 		if s.Template != "" {

@@ -128,6 +128,9 @@ func (t *translator) finishSecrets() {
 			continue
 		}
 		byName[name] = raw
+		if t.tokenFileTaken(s, name) {
+			continue
+		}
 		had := make(map[string]bool, len(t.out))
 		for k := range t.out {
 			had[k] = true
@@ -177,6 +180,27 @@ func (t *translator) writeSecret(s *secret, name string) {
 	if s.strict {
 		t.out[contract.AnnotationCompatPrefix+name] = contract.CompatVaultAgentStrict
 	}
+}
+
+// tokenFileTaken refuses a secret whose file is the one agent-inject-token writes (vault-k8s
+// would have its agent and its template overwrite each other's file).
+func (t *translator) tokenFileTaken(s *secret, name string) bool {
+	if on, _ := strconv.ParseBool(t.in[Prefix+"agent-inject-token"]); !on {
+		return false
+	}
+	file, key := name, Prefix+"agent-inject-secret-"+s.raw
+	if !s.hasSecret {
+		key = Prefix + "agent-inject-template-" + s.raw
+	}
+	if s.file != "" {
+		file, key = strings.TrimPrefix(path.Clean("/"+s.file), "/"), Prefix+"agent-inject-file-"+s.raw
+	}
+	if !contract.FilesCollide(file, contract.TokenSinkName) {
+		return false
+	}
+	t.refuse(key, "the file %q collides with the token file %q that %sagent-inject-token writes: name the file otherwise with %sagent-inject-file-%s",
+		file, contract.TokenSinkName, Prefix, Prefix, s.raw)
+	return true
 }
 
 func (t *translator) preserveCase(raw string) bool {
