@@ -239,8 +239,12 @@ func (c *Config) validateSecrets() []error {
 			bad("secret %q is listed twice", s.Name)
 		}
 		seenName[s.Name] = true
-		if err := ValidateVaultPath(s.Path); err != nil {
-			bad("secret %q: path %q %w", s.Name, s.Path, err)
+		// A template alone may have no path: the webhook checks that it never reads its dot,
+		// and the agent refuses to fetch an empty path.
+		if s.Path != "" || s.Template == "" {
+			if err := ValidateVaultPath(s.Path); err != nil {
+				bad("secret %q: path %q %w", s.Name, s.Path, err)
+			}
 		}
 		if s.Template == "" {
 			if err := ValidateFormat(s.Format); err != nil {

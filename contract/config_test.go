@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"text/template"
 	"time"
 )
 
@@ -141,5 +142,34 @@ func TestConfigTokenSink(t *testing.T) {
 	c.TokenSink = "../token"
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "tokenSink:") {
 		t.Errorf("Validate() = %v; want tokenSink refused", err)
+	}
+}
+
+func TestConfigPathOptionalWithTemplate(t *testing.T) {
+	c := validConfig()
+	c.Secrets = append(c.Secrets, Secret{Name: "static", Template: "text", File: "static", Perms: DefaultPerms})
+	if err := c.Validate(); err != nil {
+		t.Errorf("a template without a path: %v", err)
+	}
+	c.Secrets[1].Template = ""
+	c.Secrets[1].Format = FormatJSON
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `"static": path ""`) {
+		t.Errorf("a format without a path: %v", err)
+	}
+}
+
+func TestTemplateReadsDot(t *testing.T) {
+	for tmpl, want := range map[string]bool{
+		"static": false, `{{ with secret "p" }}{{ .Data.k }}{{ end }}`: false,
+		`{{ range split "," "a,b" }}{{ . }}{{ end }}`: false, `{{ $s := secret "p" }}{{ $s.Data.k }}`: false,
+		`{{ .Data.k }}`: true, `{{ . }}`: true, `{{ with secret "p" }}{{ $.Data }}{{ end }}`: true,
+		`{{ with secret "p" }}x{{ else }}{{ .Data }}{{ end }}`: true, `{{ template "t" . }}`: true,
+		`{{ if .Data }}x{{ end }}`: true, `{{ toJSON . }}`: true,
+	} {
+		tt := template.Must(template.New("").Funcs(template.FuncMap{"secret": func(...string) any { return nil },
+			"split": strings.Split, "toJSON": func(any) string { return "" }}).Parse(tmpl + `{{ define "t" }}{{ . }}{{ end }}`))
+		if got := TemplateReadsDot(tt); got != want {
+			t.Errorf("%s: %v, want %v", tmpl, got, want)
+		}
 	}
 }

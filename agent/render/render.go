@@ -111,7 +111,12 @@ func (it *Item) execute(src Source) ([]byte, error) {
 	}
 	// The dot is the configured secret, fetched only if the template uses it, so a template
 	// that only calls `secret` does not read the configured path a second time.
-	dot := &lazySecret{fetch: func() (*vault.Secret, error) { return src.Secret(it.cfg.Path, nil) }}
+	dot := &lazySecret{fetch: func() (*vault.Secret, error) {
+		if it.cfg.Path == "" {
+			return nil, safef("the template reads its own secret (.Data) but has no Vault path: set secret-%s, or read with secret \"<path>\"", it.cfg.Name)
+		}
+		return src.Secret(it.cfg.Path, nil)
+	}}
 	out := &limitedBuffer{max: MaxOutput}
 	if err := t.Execute(out, dot); err != nil {
 		return nil, cleanExecError(err)

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/vault-injector/vault-injector/contract"
@@ -19,5 +20,18 @@ func TestStaticTemplateReadsNothing(t *testing.T) {
 	}
 	if len(src.asked) != 0 {
 		t.Errorf("Vault was asked for %v", src.asked)
+	}
+}
+
+// A secret without a path renders a template that reads no dot, and a template that reads it
+// anyway fails with a message naming the fix.
+func TestTemplateWithoutPath(t *testing.T) {
+	got, err := renderFrom(t, testSource(), contract.Secret{Name: "b", Template: "welcome\n", File: "b", Perms: 0o400})
+	if err != nil || got != "welcome\n" {
+		t.Errorf("%q, %v", got, err)
+	}
+	_, err = renderFrom(t, testSource(), contract.Secret{Name: "b", Template: "{{ .Data.x }}", File: "b", Perms: 0o400})
+	if err == nil || !strings.Contains(err.Error(), "has no Vault path: set secret-b") {
+		t.Errorf("reading the dot without a path: %v", err)
 	}
 }

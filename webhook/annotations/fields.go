@@ -245,6 +245,13 @@ func checkTemplate(v string) error {
 	return err
 }
 
+// templateStandsAlone reports whether a template parses and never reads its own dot, so it
+// needs no secret-<name> path.
+func templateStandsAlone(v string) bool {
+	t, err := template.New("").Funcs(stubFuncs).Parse(v)
+	return err == nil && !contract.TemplateReadsDot(t)
+}
+
 var stubFuncs = func() template.FuncMap {
 	funcs := template.FuncMap{}
 	for _, name := range contract.TemplateFuncs {

@@ -172,6 +172,7 @@ func (p *parser) parseSecret(key, name, value string) {
 
 // finish applies per-secret annotations and checks what spans several annotations.
 func (p *parser) finish() {
+	p.templatesAlone()
 	for _, c := range p.pending {
 		s, ok := p.secrets[c.name]
 		if !ok {
@@ -206,6 +207,22 @@ func (p *parser) finish() {
 	}
 	p.checkResources()
 	p.checkReload()
+}
+
+// templatesAlone makes a secret of each template-<name> without secret-<name> whose template
+// never reads its own dot (static text, or text that names its paths with secret "<path>"):
+// such a secret has no path. One that reads .Data keeps the "no secret to apply it to" refusal,
+// which also catches a typo in the name.
+func (p *parser) templatesAlone() {
+	for _, c := range p.pending {
+		if _, ok := p.secrets[c.name]; ok || !strings.HasPrefix(c.key, contract.AnnotationTemplatePrefix) {
+			continue
+		}
+		if contract.ValidateSecretName(c.name) != nil || len(p.secrets) == MaxSecrets || !templateStandsAlone(c.value) {
+			continue
+		}
+		p.secrets[c.name] = &Secret{Name: c.name, Format: contract.FormatJSON, File: c.name, Perms: contract.DefaultPerms}
+	}
 }
 
 // checkTokenFile refuses a secret whose file would take the place of the agent's token file.

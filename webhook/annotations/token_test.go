@@ -30,3 +30,18 @@ func TestInjectToken(t *testing.T) {
 		}
 	}
 }
+
+// A template alone (no secret-<name>) is a secret without a path when it never reads its dot;
+// one that reads .Data still needs secret-<name> (and so catches a typo in the name).
+func TestTemplateAlone(t *testing.T) {
+	o, _, err := Parse(withInject("role", "app", "template-static.conf", "listen 8080\n",
+		"template-other", `{{ with secret "secret/data/x" }}{{ .Data.data.k }}{{ end }}`))
+	if err != nil || len(o.Secrets) != 2 || o.Secrets[1].Path != "" || o.Secrets[1].Template != "listen 8080\n" || o.Secrets[1].File != "static.conf" {
+		t.Fatalf("Parse = %+v, %v", o.Secrets, err)
+	}
+	for _, tmpl := range []string{`{{ .Data.k }}`, `{{ . }}`, `{{ $.Data }}`, `{{ with secret "p" }}{{ $.Data }}{{ end }}`} {
+		if _, _, err := Parse(withInject("role", "app", "template-db", tmpl)); err == nil || !strings.Contains(err.Error(), `no secret "db" to apply it to`) {
+			t.Errorf("%s alone: %v; want the missing secret-db", tmpl, err)
+		}
+	}
+}

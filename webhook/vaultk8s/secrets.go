@@ -152,9 +152,10 @@ func (t *translator) writeSecret(s *secret, name string) {
 			t.refuse(Prefix+"agent-inject-template-"+s.raw, "%s", msg)
 		}
 		if !s.hasSecret {
-			// vault-k8s allows a template alone; the agent needs a path for the template's dot.
-			if p = firstSecretPath(tmpl); p == "" {
-				t.refuse(Prefix+"agent-inject-template-"+s.raw, `the template calls no secret "<path>": add agent-inject-secret-%s with the Vault path`, s.raw)
+			// vault-k8s allows a template alone: its first secret call gives the dot a path; a
+			// template that calls none needs no path unless it reads the dot.
+			if p = firstSecretPath(tmpl); p == "" && readsDot(tmpl) {
+				t.refuse(Prefix+"agent-inject-template-"+s.raw, `the template reads its own secret (.Data) but calls no secret "<path>": add agent-inject-secret-%s with the Vault path`, s.raw)
 				return
 			}
 		}
@@ -164,7 +165,9 @@ func (t *translator) writeSecret(s *secret, name string) {
 			tmpl = fmt.Sprintf(DefaultJSONTemplate, p)
 		}
 	}
-	t.out[contract.AnnotationSecretPrefix+name] = p
+	if p != "" {
+		t.out[contract.AnnotationSecretPrefix+name] = p
+	}
 	t.out[contract.AnnotationTemplatePrefix+name] = tmpl
 	if s.file != "" {
 		// vault-k8s joins the file to the volume path, so a leading "/" stays inside it.

@@ -100,6 +100,17 @@ func firstSecretPath(tmpl string) string {
 	return found
 }
 
+// readsDot reports whether a template may read its own dot; one that does not parse counts as
+// reading it (the annotation parser reports the syntax error).
+func readsDot(tmpl string) bool {
+	trees, err := parseTrees(tmpl)
+	if err != nil {
+		return true
+	}
+	main := trees["t"] // the others are {{define}}d: their dot is what the main one passes
+	return main != nil && contract.NodeReadsDot(main.Root)
+}
+
 func parseTrees(tmpl string) (map[string]*parse.Tree, error) {
 	tr := parse.New("t")
 	tr.Mode = parse.SkipFuncCheck
