@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // ConfigVersion is the schema version of Config. The agent refuses other versions, so a
@@ -153,6 +155,64 @@ type Secret struct {
 	// Agent's where the two differ (toJSON escapes <, > and &; toYAML is yaml.v2's; a missing
 	// key is "<no value>" unless strict), so translated vault-k8s templates write the same bytes.
 	Compat string `json:"compat,omitempty"`
+	// LeftDelim and RightDelim, when set, replace the template's "{{" and "}}" (Vault Agent's
+	// left_delimiter/right_delimiter); see ValidateDelims.
+	LeftDelim  string `json:"leftDelim,omitempty"`
+	RightDelim string `json:"rightDelim,omitempty"`
+}
+
+// Template delimiters of a Secret without LeftDelim or RightDelim.
+const (
+	DefaultLeftDelim  = "{{"
+	DefaultRightDelim = "}}"
+	// MaxDelimBytes bounds a delimiter: they are markers, not text.
+	MaxDelimBytes = 16
+)
+
+// Delims returns the secret's template delimiters, defaults applied.
+func (s *Secret) Delims() (left, right string) {
+	left, right = s.LeftDelim, s.RightDelim
+	if left == "" {
+		left = DefaultLeftDelim
+	}
+	if right == "" {
+		right = DefaultRightDelim
+	}
+	return left, right
+}
+
+// ValidateDelim accepts one template delimiter: 1-16 bytes of visible characters, no white
+// space (text/template trims white space next to "{{- " by it, so a delimiter with white space
+// cannot be told apart from the text).
+func ValidateDelim(d string) error {
+	if d == "" || len(d) > MaxDelimBytes || !utf8.ValidString(d) {
+		return fmt.Errorf("delimiter %q is invalid: use 1-%d visible characters, such as [[ or ]]", d, MaxDelimBytes)
+	}
+	for _, r := range d {
+		if unicode.IsSpace(r) || !unicode.IsPrint(r) {
+			return fmt.Errorf("delimiter %q is invalid: it must not contain white space or invisible characters; use, for example, [[ or ]]", d)
+		}
+	}
+	return nil
+}
+
+// ValidateDelims checks a secret's delimiters, defaults applied to the one not set: each
+// valid, and left and right different (text/template could not tell an action's start from
+// its end).
+func ValidateDelims(left, right string) error {
+	s := Secret{LeftDelim: left, RightDelim: right}
+	l, r := s.Delims()
+	var errs []error
+	if left != "" {
+		errs = append(errs, ValidateDelim(left))
+	}
+	if right != "" {
+		errs = append(errs, ValidateDelim(right))
+	}
+	if l == r {
+		errs = append(errs, fmt.Errorf("left and right delimiters are both %q: use two different ones, such as [[ and ]]", l))
+	}
+	return errors.Join(errs...)
 }
 
 // Backoff bounds the exponential retry delay (with jitter) after failures.
@@ -260,6 +320,11 @@ func (c *Config) validateSecrets() []error {
 		for _, other := range c.Secrets[:i] {
 			if FilesCollide(s.File, other.File) {
 				bad("secret %q: file %q collides with file %q of secret %q", s.Name, s.File, other.File, other.Name)
+			}
+		}
+		if s.LeftDelim != "" || s.RightDelim != "" {
+			if err := ValidateDelims(s.LeftDelim, s.RightDelim); err != nil {
+				bad("secret %q: %w", s.Name, err)
 			}
 		}
 		if s.Compat != "" {

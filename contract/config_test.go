@@ -173,3 +173,24 @@ func TestTemplateReadsDot(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateDelims(t *testing.T) {
+	for _, ok := range [][2]string{{"", ""}, {"[[", "]]"}, {"<%", "%>"}, {"[[", ""}, {"", "]]"}, {"«", "»"}} {
+		if err := ValidateDelims(ok[0], ok[1]); err != nil {
+			t.Errorf("%q %q: %v", ok[0], ok[1], err)
+		}
+	}
+	for _, bad := range []struct{ l, r, want string }{
+		{"[ [", "]]", "white space"}, {"[[", "]\t]", "white space"}, {"%%", "%%", "both \"%%\""},
+		{"}}", "", "both \"}}\""}, {"[[", strings.Repeat("]", 17), "1-16"}, {"\u200b[", "]]", "invisible"},
+	} {
+		if err := ValidateDelims(bad.l, bad.r); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%q %q: %v, want %q", bad.l, bad.r, err, bad.want)
+		}
+	}
+	c := validConfig()
+	c.Secrets[0].Template, c.Secrets[0].LeftDelim, c.Secrets[0].RightDelim = "x", "%%", "%%"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `secret "db": left and right delimiters`) {
+		t.Errorf("Validate() = %v", err)
+	}
+}

@@ -43,6 +43,10 @@ const (
 	// AnnotationCompatPrefix + name: CompatVaultAgent or CompatVaultAgentStrict makes that
 	// secret's template render as Vault Agent's.
 	AnnotationCompatPrefix = Prefix + "compat-"
+	// AnnotationLeftDelimPrefix and AnnotationRightDelimPrefix + name replace "{{" and "}}" in
+	// that secret's template (Secret.LeftDelim, RightDelim).
+	AnnotationLeftDelimPrefix  = Prefix + "left-delim-"
+	AnnotationRightDelimPrefix = Prefix + "right-delim-"
 )
 
 // Annotations the webhook writes.

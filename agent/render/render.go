@@ -47,7 +47,8 @@ func Compile(s contract.Secret) (*Item, error) {
 		}
 		return it, nil
 	}
-	t, err := template.New(s.Name).Option(missingKey(s.Compat)).Funcs(funcs()).Parse(s.Template)
+	left, right := s.Delims()
+	t, err := template.New(s.Name).Delims(left, right).Option(missingKey(s.Compat)).Funcs(funcs()).Parse(s.Template)
 	if err != nil {
 		return nil, fmt.Errorf("secret %q: parsing template: %w", s.Name, err)
 	}
