@@ -49,6 +49,8 @@ type Secret struct {
 	File     string
 	Perms    contract.FileMode
 	Compat   string // "" or a contract.CompatVaultAgent value; only with Template
+	// LeftDelim, RightDelim replace "{{" and "}}" in Template ("" for the default).
+	LeftDelim, RightDelim string
 }
 
 // Error lists every invalid annotation of a pod. Its message is what a user sees when the API
@@ -173,14 +175,25 @@ func (p *parser) parseSecret(key, name, value string) {
 // finish applies per-secret annotations and checks what spans several annotations.
 func (p *parser) finish() {
 	p.templatesAlone()
-	for _, c := range p.pending {
-		s, ok := p.secrets[c.name]
-		if !ok {
-			p.problem(c.key, c.value, fmt.Sprintf("no secret %q to apply it to: add %s%s with the Vault path", c.name, contract.AnnotationSecretPrefix, c.name))
-			continue
+	// Delimiters first: the template's checks parse with them.
+	for _, delims := range []bool{true, false} {
+		for _, c := range p.pending {
+			if isDelimKey(c.key) != delims {
+				continue
+			}
+			s, ok := p.secrets[c.name]
+			if !ok {
+				p.problem(c.key, c.value, fmt.Sprintf("no secret %q to apply it to: add %s%s with the Vault path", c.name, contract.AnnotationSecretPrefix, c.name))
+				continue
+			}
+			if err := c.apply(s, c.value); err != nil {
+				p.problem(c.key, c.value, err.Error())
+			}
 		}
-		if err := c.apply(s, c.value); err != nil {
-			p.problem(c.key, c.value, err.Error())
+		if delims {
+			for _, n := range sortedNames(p.secrets) {
+				p.checkDelimPair(p.secrets[n])
+			}
 		}
 	}
 	names := make([]string, 0, len(p.secrets))
@@ -203,10 +216,41 @@ func (p *parser) finish() {
 			p.warnings = append(p.warnings, fmt.Sprintf("%s%s is ignored because %s%s is not set", contract.AnnotationCompatPrefix, n, contract.AnnotationTemplatePrefix, n))
 			s.Compat = ""
 		}
+		if (s.LeftDelim != "" || s.RightDelim != "") && s.Template == "" {
+			p.warnings = append(p.warnings, fmt.Sprintf("%s%s and %s%s are ignored because %s%s is not set",
+				contract.AnnotationLeftDelimPrefix, n, contract.AnnotationRightDelimPrefix, n, contract.AnnotationTemplatePrefix, n))
+			s.LeftDelim, s.RightDelim = "", ""
+		}
 		p.opts.Secrets = append(p.opts.Secrets, *s)
 	}
 	p.checkResources()
 	p.checkReload()
+}
+
+func sortedNames(m map[string]*Secret) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func isDelimKey(k string) bool {
+	return strings.HasPrefix(k, contract.AnnotationLeftDelimPrefix) || strings.HasPrefix(k, contract.AnnotationRightDelimPrefix)
+}
+
+// checkDelimPair refuses equal delimiters (once both are applied; each alone was checked), and
+// drops them, so the template is not also refused for a parse it cannot have.
+func (p *parser) checkDelimPair(s *Secret) {
+	if s.LeftDelim == "" && s.RightDelim == "" {
+		return
+	}
+	if err := contract.ValidateDelims(s.LeftDelim, s.RightDelim); err != nil {
+		key := contract.AnnotationRightDelimPrefix + s.Name
+		p.problem(key, s.RightDelim, err.Error()+": set "+contract.AnnotationLeftDelimPrefix+s.Name+" and "+key+" to different markers")
+		s.LeftDelim, s.RightDelim = "", ""
+	}
 }
 
 // templatesAlone makes a secret of each template-<name> without secret-<name> whose template
@@ -218,11 +262,23 @@ func (p *parser) templatesAlone() {
 		if _, ok := p.secrets[c.name]; ok || !strings.HasPrefix(c.key, contract.AnnotationTemplatePrefix) {
 			continue
 		}
-		if contract.ValidateSecretName(c.name) != nil || len(p.secrets) == MaxSecrets || !templateStandsAlone(c.value) {
+		left, right := p.pendingValue(contract.AnnotationLeftDelimPrefix+c.name), p.pendingValue(contract.AnnotationRightDelimPrefix+c.name)
+		if contract.ValidateSecretName(c.name) != nil || len(p.secrets) == MaxSecrets || contract.ValidateDelims(left, right) != nil ||
+			!templateStandsAlone(c.value, left, right) {
 			continue
 		}
 		p.secrets[c.name] = &Secret{Name: c.name, Format: contract.FormatJSON, File: c.name, Perms: contract.DefaultPerms}
 	}
+}
+
+// pendingValue is the value of the per-secret annotation key, or "".
+func (p *parser) pendingValue(key string) string {
+	for _, c := range p.pending {
+		if c.key == key {
+			return c.value
+		}
+	}
+	return ""
 }
 
 // checkTokenFile refuses a secret whose file would take the place of the agent's token file.

@@ -45,3 +45,40 @@ func TestTemplateAlone(t *testing.T) {
 		}
 	}
 }
+
+func TestDelims(t *testing.T) {
+	o, warns, err := Parse(withInject("role", "app", "secret-db", "secret/db", "left-delim-db", "[[", "right-delim-db", "]]",
+		"template-db", `[[ with secret "secret/db" ]][[ .Data.k ]] {{ literal [[ end ]]`))
+	if err != nil || len(warns) > 0 || o.Secrets[0].LeftDelim != "[[" || o.Secrets[0].RightDelim != "]]" {
+		t.Fatalf("Parse = %+v, %v, %v", o.Secrets, warns, err)
+	}
+	for _, tc := range []struct {
+		kv   []string
+		want string
+	}{
+		{[]string{"left-delim-db", "[[", "right-delim-db", "]]", "template-db", `[[ if ]]`}, "vault-injector.io/template-db: is not a valid Go template"},
+		{[]string{"left-delim-db", "[[", "right-delim-db", "]]", "template-db", `[[ with secret "auth/token/create" ]]x[[ end ]]`}, "auth/token/"},
+		{[]string{"left-delim-db", "[ [", "template-db", `x`}, `vault-injector.io/left-delim-db="[ [": delimiter "[ [" is invalid`},
+		{[]string{"left-delim-db", "%%", "right-delim-db", "%%", "template-db", `x`}, `vault-injector.io/right-delim-db="%%": left and right delimiters are both "%%"`},
+		{[]string{"left-delim-db", "}}", "template-db", `x`}, `left and right delimiters are both "}}"`},
+	} {
+		_, _, err := Parse(withInject(append([]string{"role", "app", "secret-db", "secret/db"}, tc.kv...)...))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want %q", tc.kv, err, tc.want)
+		}
+	}
+	_, warns, err = Parse(withInject("role", "app", "secret-db", "secret/db", "left-delim-db", "[["))
+	if err != nil || len(warns) != 1 || !strings.Contains(warns[0], "ignored because vault-injector.io/template-db is not set") {
+		t.Errorf("delims without a template: %v, %v", warns, err)
+	}
+	// A template alone, static under its own delimiters, needs no secret-<name>.
+	if o, _, err := Parse(withInject("role", "app", "left-delim-s", "<%", "right-delim-s", "%>", "template-s", `{{ .NotAction }}`)); err != nil || len(o.Secrets) != 1 {
+		t.Errorf("static template with delims: %+v, %v", o.Secrets, err)
+	}
+}
+
+func TestTemplateDepthDelims(t *testing.T) {
+	if d := templateDepthDelims(`[[ if x ]][[ with y ]]{{ if }}{{ if }}[[ end ]][[ end ]]`, "[[", "]]"); d != 2 {
+		t.Errorf("depth %d, want 2: {{ }} is text under [[ ]]", d)
+	}
+}

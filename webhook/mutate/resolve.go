@@ -41,6 +41,7 @@ func (p *plan) agentConfig() (string, error) {
 		if s.Template != "" {
 			cs.Format = ""
 			cs.Compat = s.Compat
+			cs.LeftDelim, cs.RightDelim = s.LeftDelim, s.RightDelim
 		}
 		cfg.Secrets = append(cfg.Secrets, cs)
 	}

@@ -41,8 +41,8 @@ var alternatives = map[string]string{
 // checkFuncs names every function a template calls that the agent does not offer, with the
 // alternative where there is one. A template that does not parse is left to the annotation
 // parser, which reports the syntax error.
-func checkFuncs(tmpl string) []string {
-	trees, err := parseTrees(tmpl)
+func checkFuncs(tmpl, left, right string) []string {
+	trees, err := parseTrees(tmpl, left, right)
 	if err != nil {
 		return nil
 	}
@@ -78,8 +78,8 @@ func checkFuncs(tmpl string) []string {
 }
 
 // firstSecretPath is the path of the template's first `secret "<path>"` (or pkiCert) call, or "".
-func firstSecretPath(tmpl string) string {
-	trees, err := parseTrees(tmpl)
+func firstSecretPath(tmpl, left, right string) string {
+	trees, err := parseTrees(tmpl, left, right)
 	if err != nil {
 		return ""
 	}
@@ -102,8 +102,8 @@ func firstSecretPath(tmpl string) string {
 
 // readsDot reports whether a template may read its own dot; one that does not parse counts as
 // reading it (the annotation parser reports the syntax error).
-func readsDot(tmpl string) bool {
-	trees, err := parseTrees(tmpl)
+func readsDot(tmpl, left, right string) bool {
+	trees, err := parseTrees(tmpl, left, right)
 	if err != nil {
 		return true
 	}
@@ -111,10 +111,11 @@ func readsDot(tmpl string) bool {
 	return main != nil && contract.NodeReadsDot(main.Root)
 }
 
-func parseTrees(tmpl string) (map[string]*parse.Tree, error) {
+// parseTrees parses with the secret's delimiters ("" for the defaults, as parse takes them).
+func parseTrees(tmpl, left, right string) (map[string]*parse.Tree, error) {
 	tr := parse.New("t")
 	tr.Mode = parse.SkipFuncCheck
 	trees := map[string]*parse.Tree{}
-	_, err := tr.Parse(tmpl, "", "", trees)
+	_, err := tr.Parse(tmpl, left, right, trees)
 	return trees, err
 }

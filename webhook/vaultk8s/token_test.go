@@ -38,3 +38,18 @@ func TestTranslateInjectTokenCollision(t *testing.T) {
 		}
 	}
 }
+
+// Custom delimiters are carried over, and every check of the translation parses with them.
+func TestTranslateDelims(t *testing.T) {
+	r := Translate(vk("role", "app", "agent-template-left-delim-a", "[[", "agent-template-right-delim-a", "]]",
+		"agent-inject-template-a", `[[ with secret "kv/a" ]][[ .Data.x ]] {{ env "X" }}[[ end ]]`))
+	if len(r.Problems) > 0 || r.Annotations[contract.AnnotationSecretPrefix+"a"] != "kv/a" ||
+		r.Annotations[contract.AnnotationLeftDelimPrefix+"a"] != "[[" || r.Annotations[contract.AnnotationRightDelimPrefix+"a"] != "]]" {
+		t.Fatalf("problems %v, annotations %v", r.Problems, r.Annotations)
+	}
+	r = Translate(vk("role", "app", "agent-template-left-delim-a", "[[", "agent-template-right-delim-a", "]]",
+		"agent-inject-secret-a", "kv/a", "agent-inject-template-a", `[[ env "X" ]]`))
+	if len(r.Problems) != 1 || !strings.Contains(r.Problems[0], "calls env") {
+		t.Errorf("a refused function behind custom delimiters: %v", r.Problems)
+	}
+}
