@@ -1,8 +1,8 @@
 package annotations
 
 import (
-	"github.com/vault-injector/vault-injector/contract"
 	"fmt"
+	"github.com/vault-injector/vault-injector/contract"
 	"sort"
 	"strings"
 	"unicode"
