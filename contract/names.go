@@ -135,5 +135,5 @@ const (
 var TemplateFuncs = []string{
 	"secret", "toJSON", "toJSONPretty", "toYAML", "base64Encode", "base64Decode", "base64URLEncode",
 	"base64URLDecode", "shellQuote", "envKey", "toUpper", "toLower", "trimSpace", "split", "join",
-	"replaceAll", "contains", "keys", "timestamp", "pkiCert",
+	"replaceAll", "contains", "keys", "timestamp", "pkiCert", WriteToFileFunc,
 }

@@ -64,7 +64,7 @@ type Runner struct {
 
 // New checks templates and prepares the secrets dir.
 func New(o Options) (*Runner, error) {
-	items, err := render.CompileAll(o.Config.Secrets)
+	items, err := render.CompileAll(o.Config.Secrets, writeDir(o.Config))
 	if err != nil {
 		return nil, err
 	}
@@ -94,6 +94,19 @@ func newSession(o Options) *vault.Session {
 			Expires: func(id string, at time.Time) { m.Vault.Expiry("token", id, at) },
 		},
 	})
+}
+
+// writeDir is where templates' writeToFile may write: the secrets dir, except the secrets'
+// files, the token file and the version file.
+func writeDir(c *contract.Config) render.WriteDir {
+	files := []string{contract.VersionFile}
+	for _, s := range c.Secrets {
+		files = append(files, s.File)
+	}
+	if c.TokenSink != "" {
+		files = append(files, c.TokenSink)
+	}
+	return render.WriteDir{Dir: c.SecretsDir, Files: files}
 }
 
 // tokenSink is the file the session keeps its token in (inject-token), or "".
