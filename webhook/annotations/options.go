@@ -223,8 +223,35 @@ func (p *parser) finish() {
 		}
 		p.opts.Secrets = append(p.opts.Secrets, *s)
 	}
+	p.checkWrites()
 	p.checkResources()
 	p.checkReload()
+}
+
+// checkWrites refuses, for templates calling writeToFile with constant arguments, what the
+// agent would refuse at start: a path outside its secrets dir or on another secret's file, a
+// named owner or group, a bad mode or flag.
+func (p *parser) checkWrites() {
+	var files []string
+	for _, s := range p.opts.Secrets {
+		files = append(files, s.File)
+	}
+	if p.opts.InjectToken {
+		files = append(files, contract.TokenSinkName)
+	}
+	files = append(files, contract.VersionFile)
+	for _, s := range p.opts.Secrets {
+		if !strings.Contains(s.Template, contract.WriteToFileFunc) {
+			continue
+		}
+		t, err := newTemplate(s.LeftDelim, s.RightDelim).Parse(s.Template)
+		if err != nil {
+			continue // reported by the template's own check
+		}
+		if err := contract.CheckWriteToFile(t, contract.AgentSecretsDir, files); err != nil {
+			p.problem(contract.AnnotationTemplatePrefix+s.Name, "", err.Error())
+		}
+	}
 }
 
 func sortedNames(m map[string]*Secret) []string {

@@ -82,3 +82,22 @@ func TestTemplateDepthDelims(t *testing.T) {
 		t.Errorf("depth %d, want 2: {{ }} is text under [[ ]]", d)
 	}
 }
+
+func TestWriteToFileAtAdmission(t *testing.T) {
+	ok := `{{ with secret "secret/db" }}{{ writeToFile "/vault/secrets/extra/key.pem" "" "" "0400" .Data.k }}{{ end }}`
+	if _, _, err := Parse(withInject("role", "app", "secret-db", "secret/db", "template-db", ok)); err != nil {
+		t.Errorf("a write inside the secrets dir: %v", err)
+	}
+	for tmpl, want := range map[string]string{
+		`{{ writeToFile "/etc/app/key.pem" "" "" "0400" "x" }}`:         `vault-injector.io/template-db: writeToFile path "/etc/app/key.pem" is outside the secrets volume: the agent writes only under /vault/secrets`,
+		`{{ writeToFile "/vault/secrets/other" "" "" "0400" "x" }}`:     `collides with the secret file "other"`,
+		`{{ writeToFile "/vault/secrets/token" "" "" "0400" "x" }}`:     `collides with the secret file "token"`,
+		`{{ writeToFile "/vault/secrets/x" "root" "" "0400" "x" }}`:     `writeToFile owner "root" is not a number`,
+		`{{ writeToFile "/vault/secrets/x" "" "" "0400" "trunc" "x" }}`: `writeToFile flag "trunc" is unknown`,
+	} {
+		_, _, err := Parse(withInject("role", "app", "inject-token", "true", "secret-db", "secret/db", "template-db", tmpl, "secret-other", "secret/o"))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", tmpl, err, want)
+		}
+	}
+}

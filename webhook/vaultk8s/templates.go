@@ -21,7 +21,6 @@ var alternatives = map[string]string{
 	"env":             "the agent's container does not have the app's environment: write the value into the template, or keep it in Vault",
 	"secrets":         `read each path with secret "<path>"; listing a path is not supported`,
 	"file":            "the agent reads no files: put the content in the template or in Vault",
-	"writeToFile":     "the agent writes only each secret's own file: use one agent-inject-secret-<name> per file",
 	"executeTemplate": "define and call templates with the built-in {{ define }} and {{ template }}",
 	"parseJSON":       "read structured values straight from .Data; secrets are already decoded",
 	"plugin":          "the agent runs no external programs",
