@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // ConfigVersion is the schema version of Config. The agent refuses other versions, so a
@@ -71,7 +73,18 @@ type Config struct {
 	Reload *Reload `json:"reload,omitempty"`
 	// MetricsListen is MetricsListenLoopback or MetricsListenPod.
 	MetricsListen string `json:"metricsListen,omitempty"`
+	// TokenSink, when set, is a file under SecretsDir (TokenSinkName) where the agent keeps its
+	// current Vault token for the app (inject-token): rewritten whole after every login and
+	// renewal, mode TokenSinkPerms. No secret file may take its place.
+	TokenSink string `json:"tokenSink,omitempty"`
 }
+
+// TokenSinkName is the token file's name under SecretsDir with inject-token, as vault-k8s'
+// agent-inject-token names it; TokenSinkPerms is Vault Agent's file sink mode.
+const (
+	TokenSinkName  = "token"
+	TokenSinkPerms = FileMode(0o640)
+)
 
 // SecretBytesLimit is MaxSecretBytes with its default applied.
 func (c *Config) SecretBytesLimit() int64 {
@@ -142,6 +155,64 @@ type Secret struct {
 	// Agent's where the two differ (toJSON escapes <, > and &; toYAML is yaml.v2's; a missing
 	// key is "<no value>" unless strict), so translated vault-k8s templates write the same bytes.
 	Compat string `json:"compat,omitempty"`
+	// LeftDelim and RightDelim, when set, replace the template's "{{" and "}}" (Vault Agent's
+	// left_delimiter/right_delimiter); see ValidateDelims.
+	LeftDelim  string `json:"leftDelim,omitempty"`
+	RightDelim string `json:"rightDelim,omitempty"`
+}
+
+// Template delimiters of a Secret without LeftDelim or RightDelim.
+const (
+	DefaultLeftDelim  = "{{"
+	DefaultRightDelim = "}}"
+	// MaxDelimBytes bounds a delimiter: they are markers, not text.
+	MaxDelimBytes = 16
+)
+
+// Delims returns the secret's template delimiters, defaults applied.
+func (s *Secret) Delims() (left, right string) {
+	left, right = s.LeftDelim, s.RightDelim
+	if left == "" {
+		left = DefaultLeftDelim
+	}
+	if right == "" {
+		right = DefaultRightDelim
+	}
+	return left, right
+}
+
+// ValidateDelim accepts one template delimiter: 1-16 bytes of visible characters, no white
+// space (text/template trims white space next to "{{- " by it, so a delimiter with white space
+// cannot be told apart from the text).
+func ValidateDelim(d string) error {
+	if d == "" || len(d) > MaxDelimBytes || !utf8.ValidString(d) {
+		return fmt.Errorf("delimiter %q is invalid: use 1-%d visible characters, such as [[ or ]]", d, MaxDelimBytes)
+	}
+	for _, r := range d {
+		if unicode.IsSpace(r) || !unicode.IsPrint(r) {
+			return fmt.Errorf("delimiter %q is invalid: it must not contain white space or invisible characters; use, for example, [[ or ]]", d)
+		}
+	}
+	return nil
+}
+
+// ValidateDelims checks a secret's delimiters, defaults applied to the one not set: each
+// valid, and left and right different (text/template could not tell an action's start from
+// its end).
+func ValidateDelims(left, right string) error {
+	s := Secret{LeftDelim: left, RightDelim: right}
+	l, r := s.Delims()
+	var errs []error
+	if left != "" {
+		errs = append(errs, ValidateDelim(left))
+	}
+	if right != "" {
+		errs = append(errs, ValidateDelim(right))
+	}
+	if l == r {
+		errs = append(errs, fmt.Errorf("left and right delimiters are both %q: use two different ones, such as [[ and ]]", l))
+	}
+	return errors.Join(errs...)
 }
 
 // Backoff bounds the exponential retry delay (with jitter) after failures.
@@ -205,6 +276,11 @@ func (c *Config) Validate() error {
 	if c.RenderTimeout.Duration < 0 {
 		bad("renderTimeout must not be negative (0: the default, %s)", DefaultRenderTimeout)
 	}
+	if c.TokenSink != "" {
+		if err := ValidateFilePath(c.TokenSink); err != nil {
+			bad("tokenSink: %w", err)
+		}
+	}
 	errs = append(errs, c.validateReload(), c.validateMetrics())
 	errs = append(errs, c.validateSecrets()...)
 	return errors.Join(errs...)
@@ -223,8 +299,12 @@ func (c *Config) validateSecrets() []error {
 			bad("secret %q is listed twice", s.Name)
 		}
 		seenName[s.Name] = true
-		if err := ValidateVaultPath(s.Path); err != nil {
-			bad("secret %q: path %q %w", s.Name, s.Path, err)
+		// A template alone may have no path: the webhook checks that it never reads its dot,
+		// and the agent refuses to fetch an empty path.
+		if s.Path != "" || s.Template == "" {
+			if err := ValidateVaultPath(s.Path); err != nil {
+				bad("secret %q: path %q %w", s.Name, s.Path, err)
+			}
 		}
 		if s.Template == "" {
 			if err := ValidateFormat(s.Format); err != nil {
@@ -234,9 +314,17 @@ func (c *Config) validateSecrets() []error {
 		if err := ValidateFilePath(s.File); err != nil {
 			bad("secret %q: %w", s.Name, err)
 		}
+		if c.TokenSink != "" && FilesCollide(s.File, c.TokenSink) {
+			bad("secret %q: file %q collides with the token file %q", s.Name, s.File, c.TokenSink)
+		}
 		for _, other := range c.Secrets[:i] {
 			if FilesCollide(s.File, other.File) {
 				bad("secret %q: file %q collides with file %q of secret %q", s.Name, s.File, other.File, other.Name)
+			}
+		}
+		if s.LeftDelim != "" || s.RightDelim != "" {
+			if err := ValidateDelims(s.LeftDelim, s.RightDelim); err != nil {
+				bad("secret %q: %w", s.Name, err)
 			}
 		}
 		if s.Compat != "" {

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"text/template"
 	"time"
 )
 
@@ -124,5 +125,72 @@ func TestVersionFileReserved(t *testing.T) {
 	}
 	if err := ValidateFilePath(".versions"); err != nil {
 		t.Errorf(".versions: %v", err)
+	}
+}
+
+func TestConfigTokenSink(t *testing.T) {
+	c := validConfig()
+	c.TokenSink = TokenSinkName
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate() = %v", err)
+	}
+	c.Secrets = append(c.Secrets, Secret{Name: "token", Path: "secret/t", Format: FormatJSON, File: "token", Perms: DefaultPerms})
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `secret "token": file "token" collides with the token file "token"`) {
+		t.Errorf("Validate() = %v; want the collision with the token file", err)
+	}
+	c = validConfig()
+	c.TokenSink = "../token"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "tokenSink:") {
+		t.Errorf("Validate() = %v; want tokenSink refused", err)
+	}
+}
+
+func TestConfigPathOptionalWithTemplate(t *testing.T) {
+	c := validConfig()
+	c.Secrets = append(c.Secrets, Secret{Name: "static", Template: "text", File: "static", Perms: DefaultPerms})
+	if err := c.Validate(); err != nil {
+		t.Errorf("a template without a path: %v", err)
+	}
+	c.Secrets[1].Template = ""
+	c.Secrets[1].Format = FormatJSON
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `"static": path ""`) {
+		t.Errorf("a format without a path: %v", err)
+	}
+}
+
+func TestTemplateReadsDot(t *testing.T) {
+	for tmpl, want := range map[string]bool{
+		"static": false, `{{ with secret "p" }}{{ .Data.k }}{{ end }}`: false,
+		`{{ range split "," "a,b" }}{{ . }}{{ end }}`: false, `{{ $s := secret "p" }}{{ $s.Data.k }}`: false,
+		`{{ .Data.k }}`: true, `{{ . }}`: true, `{{ with secret "p" }}{{ $.Data }}{{ end }}`: true,
+		`{{ with secret "p" }}x{{ else }}{{ .Data }}{{ end }}`: true, `{{ template "t" . }}`: true,
+		`{{ if .Data }}x{{ end }}`: true, `{{ toJSON . }}`: true,
+	} {
+		tt := template.Must(template.New("").Funcs(template.FuncMap{"secret": func(...string) any { return nil },
+			"split": strings.Split, "toJSON": func(any) string { return "" }}).Parse(tmpl + `{{ define "t" }}{{ . }}{{ end }}`))
+		if got := TemplateReadsDot(tt); got != want {
+			t.Errorf("%s: %v, want %v", tmpl, got, want)
+		}
+	}
+}
+
+func TestValidateDelims(t *testing.T) {
+	for _, ok := range [][2]string{{"", ""}, {"[[", "]]"}, {"<%", "%>"}, {"[[", ""}, {"", "]]"}, {"«", "»"}} {
+		if err := ValidateDelims(ok[0], ok[1]); err != nil {
+			t.Errorf("%q %q: %v", ok[0], ok[1], err)
+		}
+	}
+	for _, bad := range []struct{ l, r, want string }{
+		{"[ [", "]]", "white space"}, {"[[", "]\t]", "white space"}, {"%%", "%%", "both \"%%\""},
+		{"}}", "", "both \"}}\""}, {"[[", strings.Repeat("]", 17), "1-16"}, {"\u200b[", "]]", "invisible"},
+	} {
+		if err := ValidateDelims(bad.l, bad.r); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%q %q: %v, want %q", bad.l, bad.r, err, bad.want)
+		}
+	}
+	c := validConfig()
+	c.Secrets[0].Template, c.Secrets[0].LeftDelim, c.Secrets[0].RightDelim = "x", "%%", "%%"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `secret "db": left and right delimiters`) {
+		t.Errorf("Validate() = %v", err)
 	}
 }

@@ -54,6 +54,7 @@ func (c *Config) AppendJSON(b *bytes.Buffer) {
 		ro.Close()
 	}
 	o.Str("metricsListen", c.MetricsListen, true)
+	o.Str("tokenSink", c.TokenSink, true)
 	o.Close()
 }
 
@@ -84,6 +85,8 @@ func appendSecrets(b *bytes.Buffer, secrets []Secret) {
 		so.Str("file", s.File, false)
 		so.Str("perms", s.Perms.String(), false)
 		so.Str("compat", s.Compat, true)
+		so.Str("leftDelim", s.LeftDelim, true)
+		so.Str("rightDelim", s.RightDelim, true)
 		so.Close()
 	}
 	b.WriteByte(']')

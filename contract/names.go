@@ -31,6 +31,10 @@ const (
 	AnnotationProxyAddress  = Prefix + "proxy-address"
 	AnnotationTokenAudience = Prefix + "token-audience"
 
+	// AnnotationInjectToken "true" has the agent keep its Vault token in the secrets volume, as
+	// file TokenSinkName (Config.TokenSink), for apps that call Vault themselves.
+	AnnotationInjectToken = Prefix + "inject-token"
+
 	AnnotationSecretPrefix   = Prefix + "secret-"
 	AnnotationTemplatePrefix = Prefix + "template-"
 	AnnotationFormatPrefix   = Prefix + "format-"
@@ -39,6 +43,10 @@ const (
 	// AnnotationCompatPrefix + name: CompatVaultAgent or CompatVaultAgentStrict makes that
 	// secret's template render as Vault Agent's.
 	AnnotationCompatPrefix = Prefix + "compat-"
+	// AnnotationLeftDelimPrefix and AnnotationRightDelimPrefix + name replace "{{" and "}}" in
+	// that secret's template (Secret.LeftDelim, RightDelim).
+	AnnotationLeftDelimPrefix  = Prefix + "left-delim-"
+	AnnotationRightDelimPrefix = Prefix + "right-delim-"
 )
 
 // Annotations the webhook writes.
@@ -127,5 +135,5 @@ const (
 var TemplateFuncs = []string{
 	"secret", "toJSON", "toJSONPretty", "toYAML", "base64Encode", "base64Decode", "base64URLEncode",
 	"base64URLDecode", "shellQuote", "envKey", "toUpper", "toLower", "trimSpace", "split", "join",
-	"replaceAll", "contains", "keys", "timestamp", "pkiCert",
+	"replaceAll", "contains", "keys", "timestamp", "pkiCert", WriteToFileFunc,
 }

@@ -84,3 +84,73 @@ func templateCalls(n parse.Node) []string {
 	})
 	return out
 }
+
+// TemplateReadsDot reports whether a template may read its own dot (the secret of its
+// secret-<name> path): `.` or `.Data` outside the body of a with or range (which rebinds the
+// dot), or `$` anywhere. A template that does not may stand without a path (Secret.Path ""),
+// as vault-k8s' agent-inject-template-<name> without agent-inject-secret-<name>. A {{define}}d
+// template's dot is what its caller passes, which the caller's own walk sees.
+func TemplateReadsDot(t *template.Template) bool {
+	return t.Tree != nil && NodeReadsDot(t.Tree.Root)
+}
+
+// NodeReadsDot is TemplateReadsDot for one parse tree.
+func NodeReadsDot(n parse.Node) bool {
+	switch x := n.(type) {
+	case *parse.DotNode, *parse.FieldNode:
+		return true
+	case *parse.VariableNode:
+		return x.Ident[0] == "$"
+	case *parse.ListNode:
+		return x != nil && anyReadsDot(x.Nodes...)
+	case *parse.ActionNode:
+		return NodeReadsDot(x.Pipe)
+	case *parse.PipeNode:
+		if x == nil {
+			return false
+		}
+		for _, c := range x.Cmds {
+			if NodeReadsDot(c) {
+				return true
+			}
+		}
+		return false
+	case *parse.CommandNode:
+		return anyReadsDot(x.Args...)
+	case *parse.ChainNode:
+		return NodeReadsDot(x.Node)
+	case *parse.TemplateNode:
+		return NodeReadsDot(x.Pipe)
+	case *parse.IfNode:
+		return NodeReadsDot(x.Pipe) || NodeReadsDot(x.List) || NodeReadsDot(x.ElseList)
+	case *parse.WithNode:
+		return rebinds(&x.BranchNode)
+	case *parse.RangeNode:
+		return rebinds(&x.BranchNode)
+	}
+	return false
+}
+
+// rebinds is a with or range: its body sees another dot, but $ is still the template's.
+func rebinds(b *parse.BranchNode) bool {
+	return NodeReadsDot(b.Pipe) || NodeReadsDot(b.ElseList) || readsDollar(b.List)
+}
+
+func readsDollar(n parse.Node) bool {
+	found := false
+	WalkTemplate(n, func(n parse.Node) {
+		if v, ok := n.(*parse.VariableNode); ok && v.Ident[0] == "$" {
+			found = true
+		}
+	})
+	return found
+}
+
+func anyReadsDot(nodes ...parse.Node) bool {
+	for _, n := range nodes {
+		if NodeReadsDot(n) {
+			return true
+		}
+	}
+	return false
+}

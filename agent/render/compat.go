@@ -18,10 +18,18 @@ import (
 // sent them.
 var vaultAgentFuncs = template.FuncMap{
 	"toJSON": func(v any) (string, error) {
+		v, err := asVaultAgentSecret(v)
+		if err != nil {
+			return "", err
+		}
 		b, err := json.Marshal(v)
 		return string(bytes.TrimSpace(b)), err
 	},
 	"toJSONPretty": func(v any) (string, error) {
+		v, err := asVaultAgentSecret(v)
+		if err != nil {
+			return "", err
+		}
 		b, err := json.MarshalIndent(v, "", "  ")
 		return string(bytes.TrimSpace(b)), err
 	},

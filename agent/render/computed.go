@@ -68,4 +68,4 @@ func withholdComputed(err error) error {
 
 // Names reports whether path is this item's configured path or one of its template's string
 // constants: a path the agent may log. Any other path was computed from template data.
-func (it *Item) Names(path string) bool { return path == it.cfg.Path || it.lits[path] }
+func (it *Item) Names(path string) bool { return path != "" && path == it.cfg.Path || it.lits[path] }

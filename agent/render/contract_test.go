@@ -42,7 +42,7 @@ func TestWebhookConfigsLoad(t *testing.T) {
 			t.Errorf("%s: the agent refuses it: %v", f, err)
 			continue
 		}
-		if _, err := CompileAll(cfg.Secrets); err != nil {
+		if _, err := CompileAll(cfg.Secrets, WriteDir{Dir: cfg.SecretsDir}); err != nil {
 			t.Errorf("%s: the agent cannot compile its secrets: %v", f, err)
 		}
 	}

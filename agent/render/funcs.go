@@ -14,6 +14,7 @@ import (
 // funcs is the template function map with the item's secret function.
 func (it *Item) funcs(src Source) template.FuncMap {
 	f := funcs()
+	f[contract.WriteToFileFunc] = it.writeToFile
 	f["secret"] = func(path string, args ...string) (*vault.Secret, error) {
 		if err := it.refuseTokenPath(path); err != nil {
 			return nil, err
@@ -56,6 +57,9 @@ func funcs() template.FuncMap {
 		"contains":        func(sub, s string) bool { return strings.Contains(s, sub) },
 		"keys":            keys,
 		"timestamp":       timestamp,
+		contract.WriteToFileFunc: func(string, string, string, string, ...string) (string, error) {
+			return "", safef("writeToFile: no secrets dir at parse time") // replaced per item at render
+		},
 		"pkiCert": func(string, ...string) (PemEncoded, error) {
 			return PemEncoded{}, safef("pkiCert: no source at parse time") // replaced per item at render
 		},

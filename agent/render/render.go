@@ -35,19 +35,23 @@ type Item struct {
 	tmpl  *template.Template
 	lits  map[string]bool // the template's string constants (computed.go)
 	certs certCache       // pkiCert's certificates, kept across renders
+	wdir  *WriteDir       // where writeToFile writes; nil: it fails
 }
 
 // Compile prepares s. Template syntax errors are reported here, with the secret name and line,
 // so a broken template fails the agent at start instead of at the first render.
-func Compile(s contract.Secret) (*Item, error) {
-	it := &Item{cfg: s}
+func Compile(s contract.Secret) (*Item, error) { return compile(s, nil) }
+
+func compile(s contract.Secret, w *WriteDir) (*Item, error) {
+	it := &Item{cfg: s, wdir: w}
 	if s.Template == "" {
 		if err := contract.ValidateFormat(s.Format); err != nil {
 			return nil, fmt.Errorf("secret %q: %w", s.Name, err)
 		}
 		return it, nil
 	}
-	t, err := template.New(s.Name).Option(missingKey(s.Compat)).Funcs(funcs()).Parse(s.Template)
+	left, right := s.Delims()
+	t, err := template.New(s.Name).Delims(left, right).Option(missingKey(s.Compat)).Funcs(funcs()).Parse(s.Template)
 	if err != nil {
 		return nil, fmt.Errorf("secret %q: parsing template: %w", s.Name, err)
 	}
@@ -57,16 +61,26 @@ func Compile(s contract.Secret) (*Item, error) {
 	if err := contract.CheckTemplatePaths(t); err != nil {
 		return nil, fmt.Errorf("secret %q: template: %w", s.Name, err)
 	}
+	if w != nil {
+		if err := contract.CheckWriteToFile(t, w.Dir, w.Files); err != nil {
+			return nil, fmt.Errorf("secret %q: template: %w", s.Name, err)
+		}
+	}
 	it.tmpl, it.lits = t, literals(t)
 	return it, nil
 }
 
-// CompileAll compiles every secret and reports all errors at once.
-func CompileAll(secrets []contract.Secret) ([]*Item, error) {
+// CompileAll compiles every secret and reports all errors at once. Their templates'
+// writeToFile writes in w.Dir (an empty Dir: writeToFile fails).
+func CompileAll(secrets []contract.Secret, w WriteDir) ([]*Item, error) {
 	var items []*Item
 	var errs []error
+	var wp *WriteDir
+	if w.Dir != "" {
+		wp = &w
+	}
 	for _, s := range secrets {
-		it, err := Compile(s)
+		it, err := compile(s, wp)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -111,7 +125,12 @@ func (it *Item) execute(src Source) ([]byte, error) {
 	}
 	// The dot is the configured secret, fetched only if the template uses it, so a template
 	// that only calls `secret` does not read the configured path a second time.
-	dot := &lazySecret{fetch: func() (*vault.Secret, error) { return src.Secret(it.cfg.Path, nil) }}
+	dot := &lazySecret{fetch: func() (*vault.Secret, error) {
+		if it.cfg.Path == "" {
+			return nil, safef("the template reads its own secret (.Data) but has no Vault path: set secret-%s, or read with secret \"<path>\"", it.cfg.Name)
+		}
+		return src.Secret(it.cfg.Path, nil)
+	}}
 	out := &limitedBuffer{max: MaxOutput}
 	if err := t.Execute(out, dot); err != nil {
 		return nil, cleanExecError(err)

@@ -185,7 +185,7 @@ func TestParseErrorsAtCompile(t *testing.T) {
 		{Name: "ok", Path: "p", Format: "json"},
 		{Name: "broken", Path: "p", Template: "x\n{{ with secret \"p\" }}"},
 		{Name: "unknownfunc", Path: "p", Template: "{{ vaultRead \"p\" }}"},
-	})
+	}, WriteDir{})
 	if err == nil {
 		t.Fatal("broken templates compiled")
 	}

@@ -9,8 +9,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/vault-injector/vault-injector/agent/backoff"
@@ -62,7 +64,7 @@ type Runner struct {
 
 // New checks templates and prepares the secrets dir.
 func New(o Options) (*Runner, error) {
-	items, err := render.CompileAll(o.Config.Secrets)
+	items, err := render.CompileAll(o.Config.Secrets, writeDir(o.Config))
 	if err != nil {
 		return nil, err
 	}
@@ -85,13 +87,34 @@ func newSession(o Options) *vault.Session {
 	m := o.Metrics
 	return vault.NewSession(vault.SessionOptions{
 		Login: o.Login, Tokens: o.Vault, HandoverFile: o.Config.HandoverFile, Renew: !o.Once,
-		Backoff: o.Config.Backoff, Log: o.Log,
+		Backoff: o.Config.Backoff, Log: o.Log, TokenSink: tokenSink(o.Config), TokenSinkMode: fs.FileMode(contract.TokenSinkPerms),
 		Events: vault.SessionEvents{
 			LoggedIn: m.Logins.Inc, LoginFailed: m.LoginFailures.Inc,
 			Renewed: m.Renewals.WithLabelValues("token").Inc,
 			Expires: func(id string, at time.Time) { m.Vault.Expiry("token", id, at) },
 		},
 	})
+}
+
+// writeDir is where templates' writeToFile may write: the secrets dir, except the secrets'
+// files, the token file and the version file.
+func writeDir(c *contract.Config) render.WriteDir {
+	files := []string{contract.VersionFile}
+	for _, s := range c.Secrets {
+		files = append(files, s.File)
+	}
+	if c.TokenSink != "" {
+		files = append(files, c.TokenSink)
+	}
+	return render.WriteDir{Dir: c.SecretsDir, Files: files}
+}
+
+// tokenSink is the file the session keeps its token in (inject-token), or "".
+func tokenSink(c *contract.Config) string {
+	if c.TokenSink == "" {
+		return ""
+	}
+	return filepath.Join(c.SecretsDir, filepath.FromSlash(c.TokenSink))
 }
 
 // FailedError is returned by a `--once` run that gave up. Its message is the one line the agent
@@ -209,11 +232,12 @@ func firstNonNil(a, b error) error {
 // Vault restarted): the session checks, and drops it if so, so the next attempt logs in again.
 func (r *Runner) attempt(ctx context.Context) error {
 	replaced, err := r.session.Ensure(ctx)
+	if replaced {
+		// Even with an error (the token file could not be written): the new token is in use.
+		r.invalidateAll()
+	}
 	if err != nil {
 		return err
-	}
-	if replaced {
-		r.invalidateAll()
 	}
 	err = r.cycle(ctx)
 	if err != nil && vault.HasStatus(err, 403) && ctx.Err() == nil {

@@ -121,7 +121,7 @@ func (a *APIClient) Write(ctx context.Context, path string, data map[string]any)
 
 func convert(path string, kv int, s *api.Secret) *Secret {
 	return &Secret{
-		Path: path, KVVersion: kv, LeaseID: s.LeaseID, LeaseDuration: s.LeaseDuration,
+		Path: path, KVVersion: kv, RequestID: s.RequestID, LeaseID: s.LeaseID, LeaseDuration: s.LeaseDuration,
 		Renewable: s.Renewable, Data: s.Data, Warnings: s.Warnings,
 	}
 }

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"context"
+	"io/fs"
 	"log/slog"
 	"sync"
 	"time"
@@ -28,6 +29,10 @@ type SessionOptions struct {
 	Backoff contract.Backoff
 	Log     *slog.Logger // nil: no logs
 	Events  SessionEvents
+	// TokenSink, when set (inject-token), is the file where each token installed is written,
+	// and rewritten after every renewal, with mode TokenSinkMode.
+	TokenSink     string
+	TokenSinkMode fs.FileMode
 }
 
 // SessionEvents are told what a session did, for the agent's metrics. Nil fields are skipped.
@@ -51,6 +56,7 @@ type Session struct {
 	lost chan error
 
 	handoverTried bool // the handover file is tried once per process
+	sinkDirty     bool // the token sink does not hold the current token: Ensure writes it
 
 	mu     sync.Mutex
 	token  string // the token installed last; kept after a loss, for Revoke
@@ -75,13 +81,18 @@ func NewSession(o SessionOptions) *Session {
 // handed-over one (first call only), else a new login. replaced reports a new token taking the
 // place of an earlier one: whatever was fetched with the old token must be fetched again,
 // because leases die with the token that created them. With Renew the new token is renewed
-// until ctx ends or the token is lost, dropped or replaced.
+// until ctx ends or the token is lost, dropped or replaced. With a TokenSink the token is
+// written there; when that fails the error comes back with the token installed (replaced may
+// be true alongside it) and the next Ensure writes the file again.
 func (s *Session) Ensure(ctx context.Context) (replaced bool, err error) {
 	s.mu.Lock()
-	valid := s.valid
+	valid, dirty := s.valid, s.sinkDirty
+	if valid && dirty {
+		err = s.writeSinkLocked(s.token)
+	}
 	s.mu.Unlock()
 	if valid {
-		return false, nil
+		return false, err
 	}
 	tok, via, err := s.obtain(ctx)
 	if err != nil {
@@ -94,12 +105,15 @@ func (s *Session) Ensure(ctx context.Context) (replaced bool, err error) {
 	s.gen++
 	gen := s.gen
 	s.stopWatchLocked()
+	// The token is installed even when its file cannot be written: the secrets can still be
+	// fetched, and the next Ensure writes the file again (sinkDirty) instead of logging in.
+	sinkErr := s.writeSinkLocked(tok.Value)
 	s.mu.Unlock()
 	s.o.Log.Info("vault token ready", "via", via)
 	if s.o.Renew {
 		s.watch(ctx, tok, gen)
 	}
-	return replaced, nil
+	return replaced, sinkErr
 }
 
 // Since is when the current token was installed: the start of "login → first render".
@@ -180,7 +194,14 @@ func (s *Session) watch(ctx context.Context, tok Token, gen uint64) {
 	}
 	go func() {
 		defer cancel()
-		err := keepAlive(wctx, l, s.bo, s.o.Events.Renewed)
+		renewed := s.o.Events.Renewed
+		if s.o.TokenSink != "" {
+			renewed = func() {
+				call(s.o.Events.Renewed)
+				s.renewedSink(gen)
+			}
+		}
+		err := keepAlive(wctx, l, s.bo, renewed)
 		if l.expires != nil {
 			l.expires(time.Time{})
 		}

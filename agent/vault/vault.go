@@ -66,7 +66,10 @@ type Token struct {
 // written for Vault Agent (".Data.data.key" for KV v2, ".Data.key" otherwise) work unchanged.
 type Secret struct {
 	// Path is the path actually read (after the KV v2 "data/" rewrite).
-	Path          string
+	Path string
+	// RequestID is Vault's id of the request that answered (request_id), which Vault Agent
+	// templates print with the whole secret.
+	RequestID     string
 	LeaseID       string
 	LeaseDuration int // seconds, as Vault reports it
 	Renewable     bool

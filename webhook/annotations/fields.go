@@ -44,6 +44,13 @@ var fields = map[string]func(*Options, string) error{
 		o.Containers, err = validateContainerList(v)
 		return err
 	},
+	contract.AnnotationInjectToken: func(o *Options, v string) error {
+		if v != "true" && v != "false" {
+			return errors.New(`use "true" to have the agent keep its Vault token in the secrets volume (file token), or "false"`)
+		}
+		o.InjectToken = v == "true"
+		return nil
+	},
 	contract.AnnotationVolumePath: func(o *Options, v string) (err error) {
 		o.VolumePath, err = validateMountPath(v)
 		return err
@@ -75,15 +82,18 @@ var secretFields = map[string]secretField{
 		if strings.TrimSpace(v) == "" {
 			return errEmpty
 		}
-		if err := checkTemplateCost(v); err != nil {
+		// The delimiters are applied first (finish), so the checks parse with them.
+		if err := checkTemplateCost(v, s.LeftDelim, s.RightDelim); err != nil {
 			return err
 		}
-		if err := checkTemplate(v); err != nil {
+		if err := checkTemplate(v, s.LeftDelim, s.RightDelim); err != nil {
 			return err
 		}
 		s.Template = v
 		return nil
 	},
+	contract.AnnotationLeftDelimPrefix:  delimField(func(s *Secret) *string { return &s.LeftDelim }),
+	contract.AnnotationRightDelimPrefix: delimField(func(s *Secret) *string { return &s.RightDelim }),
 	contract.AnnotationFormatPrefix: func(s *Secret, v string) error {
 		if err := contract.ValidateFormat(v); err != nil {
 			return err
@@ -223,19 +233,48 @@ func quantity(field func(*Options) **resource.Quantity) func(*Options, string) e
 // checkTemplate parses a template with stand-ins for the agent's functions, so syntax errors are
 // refused at admission instead of failing later in the pod. Verdicts are remembered: all pods
 // of a Deployment carry the same templates, and parsing is a large share of an admission.
-func checkTemplate(v string) error {
-	if ok, err := templateVerdicts.get(v); ok {
+func checkTemplate(v, left, right string) error {
+	key := v
+	if left != "" || right != "" {
+		key = left + "\x00" + right + "\x00" + v
+	}
+	if ok, err := templateVerdicts.get(key); ok {
 		return err
 	}
 	var err error
-	t, perr := template.New("").Funcs(stubFuncs).Option("missingkey=error").Parse(v)
+	t, perr := newTemplate(left, right).Parse(v)
 	if perr != nil {
 		err = fmt.Errorf("is not a valid Go template: %s", strings.TrimPrefix(perr.Error(), "template: :"))
 	} else if err = contract.CheckTemplateCalls(t); err == nil {
 		err = contract.CheckTemplatePaths(t)
 	}
-	templateVerdicts.put(v, err)
+	templateVerdicts.put(key, err)
 	return err
+}
+
+// newTemplate is a template with the agent's function names and the secret's delimiters.
+func newTemplate(left, right string) *template.Template {
+	sec := contract.Secret{LeftDelim: left, RightDelim: right}
+	l, r := sec.Delims()
+	return template.New("").Delims(l, r).Funcs(stubFuncs).Option("missingkey=error")
+}
+
+// delimField sets a delimiter; the pair is checked together in finish.
+func delimField(field func(*Secret) *string) secretField {
+	return func(s *Secret, v string) error {
+		if err := contract.ValidateDelim(v); err != nil {
+			return err
+		}
+		*field(s) = v
+		return nil
+	}
+}
+
+// templateStandsAlone reports whether a template parses and never reads its own dot, so it
+// needs no secret-<name> path.
+func templateStandsAlone(v, left, right string) bool {
+	t, err := newTemplate(left, right).Parse(v)
+	return err == nil && !contract.TemplateReadsDot(t)
 }
 
 var stubFuncs = func() template.FuncMap {

@@ -2,6 +2,7 @@ package annotations
 
 import (
 	"fmt"
+	"github.com/vault-injector/vault-injector/contract"
 	"sort"
 	"strings"
 	"unicode"
@@ -66,11 +67,11 @@ func checkAnnotationsSize(annotations map[string]string) error {
 }
 
 // checkTemplateCost refuses templates that would make parsing them expensive, before parsing.
-func checkTemplateCost(v string) error {
+func checkTemplateCost(v, left, right string) error {
 	if len(v) > MaxTemplateBytes {
 		return fmt.Errorf("template is %d bytes, over the limit of %d bytes: split it into several secrets or render less", len(v), MaxTemplateBytes)
 	}
-	if d := templateDepth(v); d > MaxTemplateDepth {
+	if d := templateDepthDelims(v, left, right); d > MaxTemplateDepth {
 		return fmt.Errorf("template nests %d levels deep ({{if}}, {{range}}, {{with}}, {{block}}, {{define}} and parentheses), over the limit of %d: flatten it", d, MaxTemplateDepth)
 	}
 	return nil
@@ -80,14 +81,19 @@ func checkTemplateCost(v string) error {
 // default delimiters, found by scanning actions the way text/template's lexer does (strings,
 // raw strings, characters and comments skipped), without building a tree. It may count a
 // malformed template differently from the parser; the parse that follows judges its syntax.
-func templateDepth(v string) int {
+func templateDepth(v string) int { return templateDepthDelims(v, "", "") }
+
+// templateDepthDelims is templateDepth with a secret's delimiters ("" for the default).
+func templateDepthDelims(v, left, right string) int {
+	sec := contract.Secret{LeftDelim: left, RightDelim: right}
+	left, right = sec.Delims()
 	depth, deepest := 0, 0
 	for {
-		i := strings.Index(v, "{{")
+		i := strings.Index(v, left)
 		if i < 0 {
 			return deepest
 		}
-		v = v[i+2:]
+		v = v[i+len(left):]
 		if strings.HasPrefix(v, "- ") || strings.HasPrefix(v, "-\t") || strings.HasPrefix(v, "-\n") || strings.HasPrefix(v, "-\r") {
 			v = v[1:]
 		}
@@ -108,19 +114,19 @@ func templateDepth(v string) int {
 			depth = max(depth-1, 0)
 		}
 		var parens int
-		v, parens = scanAction(v)
+		v, parens = scanAction(v, right)
 		deepest = max(deepest, depth+parens)
 	}
 }
 
 // scanAction skips to the end of an action and returns the rest and its deepest parentheses.
-func scanAction(v string) (string, int) {
+func scanAction(v, right string) (string, int) {
 	parens, deepest := 0, 0
 	for i := 0; i < len(v); i++ {
 		switch c := v[i]; c {
-		case '}':
-			if strings.HasPrefix(v[i:], "}}") {
-				return v[i+2:], deepest
+		case right[0]:
+			if strings.HasPrefix(v[i:], right) {
+				return v[i+len(right):], deepest
 			}
 		case '(':
 			parens++

@@ -33,6 +33,9 @@ type Options struct {
 
 	Reload Reload // zero value: no notification beyond the version file (reload.go)
 
+	// InjectToken: the agent keeps its Vault token in the secrets volume (inject-token).
+	InjectToken bool
+
 	// Unknown are the vault-injector.io keys Parse ignored (typos), sorted; each has a warning.
 	Unknown []string
 }
@@ -46,6 +49,8 @@ type Secret struct {
 	File     string
 	Perms    contract.FileMode
 	Compat   string // "" or a contract.CompatVaultAgent value; only with Template
+	// LeftDelim, RightDelim replace "{{" and "}}" in Template ("" for the default).
+	LeftDelim, RightDelim string
 }
 
 // Error lists every invalid annotation of a pod. Its message is what a user sees when the API
@@ -169,14 +174,26 @@ func (p *parser) parseSecret(key, name, value string) {
 
 // finish applies per-secret annotations and checks what spans several annotations.
 func (p *parser) finish() {
-	for _, c := range p.pending {
-		s, ok := p.secrets[c.name]
-		if !ok {
-			p.problem(c.key, c.value, fmt.Sprintf("no secret %q to apply it to: add %s%s with the Vault path", c.name, contract.AnnotationSecretPrefix, c.name))
-			continue
+	p.templatesAlone()
+	// Delimiters first: the template's checks parse with them.
+	for _, delims := range []bool{true, false} {
+		for _, c := range p.pending {
+			if isDelimKey(c.key) != delims {
+				continue
+			}
+			s, ok := p.secrets[c.name]
+			if !ok {
+				p.problem(c.key, c.value, fmt.Sprintf("no secret %q to apply it to: add %s%s with the Vault path", c.name, contract.AnnotationSecretPrefix, c.name))
+				continue
+			}
+			if err := c.apply(s, c.value); err != nil {
+				p.problem(c.key, c.value, err.Error())
+			}
 		}
-		if err := c.apply(s, c.value); err != nil {
-			p.problem(c.key, c.value, err.Error())
+		if delims {
+			for _, n := range sortedNames(p.secrets) {
+				p.checkDelimPair(p.secrets[n])
+			}
 		}
 	}
 	names := make([]string, 0, len(p.secrets))
@@ -186,6 +203,7 @@ func (p *parser) finish() {
 	sort.Strings(names)
 	for i, n := range names {
 		s := p.secrets[n]
+		p.checkTokenFile(s)
 		for _, other := range names[:i] {
 			if contract.FilesCollide(s.File, p.secrets[other].File) {
 				p.problem(contract.AnnotationFilePrefix+n, s.File, fmt.Sprintf("collides with file %q of secret %q: give each secret its own file, not one inside another", p.secrets[other].File, other))
@@ -198,10 +216,116 @@ func (p *parser) finish() {
 			p.warnings = append(p.warnings, fmt.Sprintf("%s%s is ignored because %s%s is not set", contract.AnnotationCompatPrefix, n, contract.AnnotationTemplatePrefix, n))
 			s.Compat = ""
 		}
+		if (s.LeftDelim != "" || s.RightDelim != "") && s.Template == "" {
+			p.warnings = append(p.warnings, fmt.Sprintf("%s%s and %s%s are ignored because %s%s is not set",
+				contract.AnnotationLeftDelimPrefix, n, contract.AnnotationRightDelimPrefix, n, contract.AnnotationTemplatePrefix, n))
+			s.LeftDelim, s.RightDelim = "", ""
+		}
 		p.opts.Secrets = append(p.opts.Secrets, *s)
 	}
+	p.checkWrites()
 	p.checkResources()
 	p.checkReload()
+}
+
+// checkWrites refuses, for templates calling writeToFile with constant arguments, what the
+// agent would refuse at start: a path outside its secrets dir or on another secret's file, a
+// named owner or group, a bad mode or flag.
+func (p *parser) checkWrites() {
+	var files []string
+	for _, s := range p.opts.Secrets {
+		files = append(files, s.File)
+	}
+	if p.opts.InjectToken {
+		files = append(files, contract.TokenSinkName)
+	}
+	files = append(files, contract.VersionFile)
+	for _, s := range p.opts.Secrets {
+		if !strings.Contains(s.Template, contract.WriteToFileFunc) {
+			continue
+		}
+		t, err := newTemplate(s.LeftDelim, s.RightDelim).Parse(s.Template)
+		if err != nil {
+			continue // reported by the template's own check
+		}
+		if err := contract.CheckWriteToFile(t, contract.AgentSecretsDir, files); err != nil {
+			p.problem(contract.AnnotationTemplatePrefix+s.Name, "", err.Error())
+		}
+	}
+}
+
+func sortedNames(m map[string]*Secret) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func isDelimKey(k string) bool {
+	return strings.HasPrefix(k, contract.AnnotationLeftDelimPrefix) || strings.HasPrefix(k, contract.AnnotationRightDelimPrefix)
+}
+
+// checkDelimPair refuses equal delimiters (once both are applied; each alone was checked), and
+// drops them, so the template is not also refused for a parse it cannot have.
+func (p *parser) checkDelimPair(s *Secret) {
+	if s.LeftDelim == "" && s.RightDelim == "" {
+		return
+	}
+	if err := contract.ValidateDelims(s.LeftDelim, s.RightDelim); err != nil {
+		key := contract.AnnotationRightDelimPrefix + s.Name
+		p.problem(key, s.RightDelim, err.Error()+": set "+contract.AnnotationLeftDelimPrefix+s.Name+" and "+key+" to different markers")
+		s.LeftDelim, s.RightDelim = "", ""
+	}
+}
+
+// templatesAlone makes a secret of each template-<name> without secret-<name> whose template
+// never reads its own dot (static text, or text that names its paths with secret "<path>"):
+// such a secret has no path. One that reads .Data keeps the "no secret to apply it to" refusal,
+// which also catches a typo in the name.
+func (p *parser) templatesAlone() {
+	for _, c := range p.pending {
+		if _, ok := p.secrets[c.name]; ok || !strings.HasPrefix(c.key, contract.AnnotationTemplatePrefix) {
+			continue
+		}
+		left, right := p.pendingValue(contract.AnnotationLeftDelimPrefix+c.name), p.pendingValue(contract.AnnotationRightDelimPrefix+c.name)
+		if contract.ValidateSecretName(c.name) != nil || len(p.secrets) == MaxSecrets || contract.ValidateDelims(left, right) != nil ||
+			!templateStandsAlone(c.value, left, right) {
+			continue
+		}
+		p.secrets[c.name] = &Secret{Name: c.name, Format: contract.FormatJSON, File: c.name, Perms: contract.DefaultPerms}
+	}
+}
+
+// pendingValue is the value of the per-secret annotation key, or "".
+func (p *parser) pendingValue(key string) string {
+	for _, c := range p.pending {
+		if c.key == key {
+			return c.value
+		}
+	}
+	return ""
+}
+
+// checkTokenFile refuses a secret whose file would take the place of the agent's token file.
+func (p *parser) checkTokenFile(s *Secret) {
+	if !p.opts.InjectToken || !contract.FilesCollide(s.File, contract.TokenSinkName) {
+		return
+	}
+	key := contract.AnnotationFilePrefix + s.Name
+	if s.File == s.Name {
+		key = contract.AnnotationSecretPrefix + s.Name // the file is named after the secret
+	}
+	p.problem(key, p.rawValue(key, s), fmt.Sprintf("file %q collides with the agent's token file %q, which %s=true writes: give the secret another file with %s%s",
+		s.File, contract.TokenSinkName, contract.AnnotationInjectToken, contract.AnnotationFilePrefix, s.Name))
+}
+
+func (p *parser) rawValue(key string, s *Secret) string {
+	if strings.HasPrefix(key, contract.AnnotationSecretPrefix) {
+		return s.Path
+	}
+	return s.File
 }
 
 func (p *parser) checkResources() {

@@ -40,9 +40,10 @@ func crossChecks(opts annotations.Options, d Defaults) error {
 }
 
 // nothingToInject refuses an opted-in pod without a single secret: an agent with nothing to
-// fetch is almost always a typo in the secret-<name> keys.
+// fetch is almost always a typo in the secret-<name> keys. The token file alone
+// (inject-token) is something to inject: an app that calls Vault itself needs nothing else.
 func nothingToInject(opts annotations.Options) string {
-	if len(opts.Secrets) > 0 {
+	if len(opts.Secrets) > 0 || opts.InjectToken {
 		return ""
 	}
 	msg := fmt.Sprintf("%s=%q: no secret to inject: add %s<name> with a Vault path, such as %sdb: secret/data/app/db",

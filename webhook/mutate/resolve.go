@@ -33,11 +33,15 @@ func (p *plan) agentConfig() (string, error) {
 	if p.shape == ShapeClassic {
 		cfg.HandoverFile = contract.HandoverFile
 	}
+	if p.opts.InjectToken {
+		cfg.TokenSink = contract.TokenSinkName
+	}
 	for _, s := range p.opts.Secrets {
 		cs := contract.Secret{Name: s.Name, Path: s.Path, Format: s.Format, Template: s.Template, File: s.File, Perms: s.Perms}
 		if s.Template != "" {
 			cs.Format = ""
 			cs.Compat = s.Compat
+			cs.LeftDelim, cs.RightDelim = s.LeftDelim, s.RightDelim
 		}
 		cfg.Secrets = append(cfg.Secrets, cs)
 	}

@@ -172,7 +172,12 @@ func filesSeen(t *testing.T, patched []byte, want []string) []string {
 		wanted[w] = true
 	}
 	seen := map[string]bool{}
-	for _, s := range cfg.Secrets {
+	files := make([]contract.Secret, 0, len(cfg.Secrets)+1)
+	files = append(files, cfg.Secrets...)
+	if cfg.TokenSink != "" {
+		files = append(files, contract.Secret{File: cfg.TokenSink}) // the agent-inject-token file
+	}
+	for _, s := range files {
 		visible := false
 		for _, c := range append(pod.Spec.InitContainers, pod.Spec.Containers...) {
 			if c.Name == contract.AgentContainer || c.Name == contract.AgentInitContainer {

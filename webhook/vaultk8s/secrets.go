@@ -42,8 +42,8 @@ var secretPrefixes = []secretPrefix{
 	{"agent-inject-command-", func(t *translator, k, _, _ string) {
 		t.refuse(k, "the agent runs no commands: to make the app reload its files, use vault-injector.io/reload-http (a URL POSTed after each new set of files) or vault-injector.io/reload-signal with reload-process (a signal sent to the app's process)")
 	}},
-	{"agent-template-left-delim-", delim("{{")},
-	{"agent-template-right-delim-", delim("}}")},
+	{"agent-template-left-delim-", func(t *translator, k, raw, v string) { t.secret(raw, k).left = v }},
+	{"agent-template-right-delim-", func(t *translator, k, raw, v string) { t.secret(raw, k).right = v }},
 	{"error-on-missing-key-", func(t *translator, k, raw, v string) {
 		b, err := strconv.ParseBool(v)
 		switch {
@@ -77,16 +77,6 @@ var secretPrefixes = []secretPrefix{
 	{"agent-telemetry-", func(t *translator, k, _, _ string) {
 		t.warn(k, "the agent serves its own /healthz and /metrics on localhost (the webhook's --agent-metrics-port)")
 	}},
-}
-
-func delim(want string) func(t *translator, k, raw, v string) {
-	return func(t *translator, k, raw, v string) {
-		if v != want {
-			t.refuse(k, "templates use the delimiters {{ and }}: rewrite the template with them")
-			return
-		}
-		t.secret(raw, k)
-	}
 }
 
 // secret returns the secret of raw name, remembering key as one of its annotations.
@@ -128,6 +118,9 @@ func (t *translator) finishSecrets() {
 			continue
 		}
 		byName[name] = raw
+		if t.tokenFileTaken(s, name) {
+			continue
+		}
 		had := make(map[string]bool, len(t.out))
 		for k := range t.out {
 			had[k] = true
@@ -145,13 +138,14 @@ func (t *translator) writeSecret(s *secret, name string) {
 	p := s.path
 	tmpl := s.template
 	if s.hasTemplate {
-		for _, msg := range checkFuncs(tmpl) {
+		for _, msg := range checkFuncs(tmpl, s.left, s.right) {
 			t.refuse(Prefix+"agent-inject-template-"+s.raw, "%s", msg)
 		}
 		if !s.hasSecret {
-			// vault-k8s allows a template alone; the agent needs a path for the template's dot.
-			if p = firstSecretPath(tmpl); p == "" {
-				t.refuse(Prefix+"agent-inject-template-"+s.raw, `the template calls no secret "<path>": add agent-inject-secret-%s with the Vault path`, s.raw)
+			// vault-k8s allows a template alone: its first secret call gives the dot a path; a
+			// template that calls none needs no path unless it reads the dot.
+			if p = firstSecretPath(tmpl, s.left, s.right); p == "" && readsDot(tmpl, s.left, s.right) {
+				t.refuse(Prefix+"agent-inject-template-"+s.raw, `the template reads its own secret (.Data) but calls no secret "<path>": add agent-inject-secret-%s with the Vault path`, s.raw)
 				return
 			}
 		}
@@ -161,7 +155,9 @@ func (t *translator) writeSecret(s *secret, name string) {
 			tmpl = fmt.Sprintf(DefaultJSONTemplate, p)
 		}
 	}
-	t.out[contract.AnnotationSecretPrefix+name] = p
+	if p != "" {
+		t.out[contract.AnnotationSecretPrefix+name] = p
+	}
 	t.out[contract.AnnotationTemplatePrefix+name] = tmpl
 	if s.file != "" {
 		// vault-k8s joins the file to the volume path, so a leading "/" stays inside it.
@@ -172,11 +168,40 @@ func (t *translator) writeSecret(s *secret, name string) {
 		perms = DefaultPerms
 	}
 	t.out[contract.AnnotationPermsPrefix+name] = perms
+	// vault-k8s hands the delimiters to Vault Agent for the default template too, which then
+	// renders it as text; the parser checks them.
+	if s.left != "" {
+		t.out[contract.AnnotationLeftDelimPrefix+name] = s.left
+	}
+	if s.right != "" {
+		t.out[contract.AnnotationRightDelimPrefix+name] = s.right
+	}
 	// Every translated template was written for Vault Agent.
 	t.out[contract.AnnotationCompatPrefix+name] = contract.CompatVaultAgent
 	if s.strict {
 		t.out[contract.AnnotationCompatPrefix+name] = contract.CompatVaultAgentStrict
 	}
+}
+
+// tokenFileTaken refuses a secret whose file is the one agent-inject-token writes (vault-k8s
+// would have its agent and its template overwrite each other's file).
+func (t *translator) tokenFileTaken(s *secret, name string) bool {
+	if on, _ := strconv.ParseBool(t.in[Prefix+"agent-inject-token"]); !on {
+		return false
+	}
+	file, key := name, Prefix+"agent-inject-secret-"+s.raw
+	if !s.hasSecret {
+		key = Prefix + "agent-inject-template-" + s.raw
+	}
+	if s.file != "" {
+		file, key = strings.TrimPrefix(path.Clean("/"+s.file), "/"), Prefix+"agent-inject-file-"+s.raw
+	}
+	if !contract.FilesCollide(file, contract.TokenSinkName) {
+		return false
+	}
+	t.refuse(key, "the file %q collides with the token file %q that %sagent-inject-token writes: name the file otherwise with %sagent-inject-file-%s",
+		file, contract.TokenSinkName, Prefix, Prefix, s.raw)
+	return true
 }
 
 func (t *translator) preserveCase(raw string) bool {

@@ -101,7 +101,7 @@ var podKeys = map[string]podKey{
 	},
 	"preserve-secret-case": boolKey(same, same), // applied to each secret's name
 	"agent-inject-token": boolKey(
-		refuseAlways("the agent never writes its Vault token into the app's volume: fetch what the app needs with agent-inject-secret-<name> instead of calling Vault from the app"),
+		func(t *translator, k, _ string) { t.set(k, contract.AnnotationInjectToken, "true") },
 		same),
 	"agent-revoke-on-shutdown": boolKey(same, drop("the agent always revokes its token when it stops")),
 	"agent-init-first":         boolKey(same, drop("the agent always runs first, so the pod's own init containers can read the secrets")),

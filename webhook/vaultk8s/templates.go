@@ -21,7 +21,6 @@ var alternatives = map[string]string{
 	"env":             "the agent's container does not have the app's environment: write the value into the template, or keep it in Vault",
 	"secrets":         `read each path with secret "<path>"; listing a path is not supported`,
 	"file":            "the agent reads no files: put the content in the template or in Vault",
-	"writeToFile":     "the agent writes only each secret's own file: use one agent-inject-secret-<name> per file",
 	"executeTemplate": "define and call templates with the built-in {{ define }} and {{ template }}",
 	"parseJSON":       "read structured values straight from .Data; secrets are already decoded",
 	"plugin":          "the agent runs no external programs",
@@ -41,8 +40,8 @@ var alternatives = map[string]string{
 // checkFuncs names every function a template calls that the agent does not offer, with the
 // alternative where there is one. A template that does not parse is left to the annotation
 // parser, which reports the syntax error.
-func checkFuncs(tmpl string) []string {
-	trees, err := parseTrees(tmpl)
+func checkFuncs(tmpl, left, right string) []string {
+	trees, err := parseTrees(tmpl, left, right)
 	if err != nil {
 		return nil
 	}
@@ -78,8 +77,8 @@ func checkFuncs(tmpl string) []string {
 }
 
 // firstSecretPath is the path of the template's first `secret "<path>"` (or pkiCert) call, or "".
-func firstSecretPath(tmpl string) string {
-	trees, err := parseTrees(tmpl)
+func firstSecretPath(tmpl, left, right string) string {
+	trees, err := parseTrees(tmpl, left, right)
 	if err != nil {
 		return ""
 	}
@@ -100,10 +99,22 @@ func firstSecretPath(tmpl string) string {
 	return found
 }
 
-func parseTrees(tmpl string) (map[string]*parse.Tree, error) {
+// readsDot reports whether a template may read its own dot; one that does not parse counts as
+// reading it (the annotation parser reports the syntax error).
+func readsDot(tmpl, left, right string) bool {
+	trees, err := parseTrees(tmpl, left, right)
+	if err != nil {
+		return true
+	}
+	main := trees["t"] // the others are {{define}}d: their dot is what the main one passes
+	return main != nil && contract.NodeReadsDot(main.Root)
+}
+
+// parseTrees parses with the secret's delimiters ("" for the defaults, as parse takes them).
+func parseTrees(tmpl, left, right string) (map[string]*parse.Tree, error) {
 	tr := parse.New("t")
 	tr.Mode = parse.SkipFuncCheck
 	trees := map[string]*parse.Tree{}
-	_, err := tr.Parse(tmpl, "", "", trees)
+	_, err := tr.Parse(tmpl, left, right, trees)
 	return trees, err
 }

@@ -95,6 +95,7 @@ type translator struct {
 // secret gathers one agent-inject-secret-<name> and its companions.
 type secret struct {
 	raw, path, template, file, perms string
+	left, right                      string   // template delimiters, "" for the defaults
 	hasSecret, hasTemplate, strict   bool     // strict: error-on-missing-key
 	keys                             []string // its vault.hashicorp.com annotations
 }

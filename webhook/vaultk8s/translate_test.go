@@ -81,9 +81,10 @@ func TestTranslateValues(t *testing.T) {
 		{"auth-type approle", vk("auth-type", "approle"), "", "", "kubernetes or jwt", ""},
 		{"command", vk("agent-inject-secret-a", "kv/a", "agent-inject-command-a", "pkill -HUP app"), "", "", "reload-http", ""},
 		{"template file", vk("agent-inject-template-file-a", "/t"), "", "", "agent-inject-template-<name>", ""},
-		{"delimiters", vk("agent-inject-secret-a", "kv/a", "agent-template-left-delim-a", "[["), "", "", "{{ and }}", ""},
+		{"delimiters", vk("agent-inject-secret-a", "kv/a", "agent-template-left-delim-a", "[["), contract.AnnotationLeftDelimPrefix + "a", "[[", "", ""},
 		{"template only", vk("agent-inject-template-t", `{{ with secret "kv/x" }}{{ .Data.a }}{{ end }}`), contract.AnnotationSecretPrefix + "t", "kv/x", "", ""},
-		{"template only, no secret", vk("agent-inject-template-t", `static`), "", "", "calls no secret", ""},
+		{"template only, static", vk("agent-inject-template-t", `static`), contract.AnnotationTemplatePrefix + "t", "static", "", ""},
+		{"template only, reads its dot", vk("agent-inject-template-t", `{{ .Data.x }}`), "", "", "calls no secret", ""},
 		{"refused function", vk("agent-inject-secret-a", "kv/a", "agent-inject-template-a", `{{ with secret "kv/a" }}{{ env "HOME" }}{{ sprig_upper "x" }}{{ end }}`), "", "", "calls env", ""},
 		{"pkiCert, template only", vk("agent-inject-template-a", `{{ with pkiCert "pki/issue/r" "common_name=a" }}{{ .Cert }}{{ end }}`), contract.AnnotationSecretPrefix + "a", "pki/issue/r", "", ""},
 		{"Consul function", vk("agent-inject-secret-a", "kv/a", "agent-inject-template-a", `{{ key "service/x" }}`), "", "", "not Consul", ""},
@@ -135,7 +136,7 @@ func countPrefixed(m map[string]string) int {
 }
 
 func TestRefusedFunctionsAreNamed(t *testing.T) {
-	msgs := checkFuncs(`{{ with secret "kv/a" }}{{ env "HOME" }}{{ file "/x" | sprig_upper }}{{ (secret "kv/b").Data.x | toJSON }}{{ end }}`)
+	msgs := checkFuncs(`{{ with secret "kv/a" }}{{ env "HOME" }}{{ file "/x" | sprig_upper }}{{ (secret "kv/b").Data.x | toJSON }}{{ end }}`, "", "")
 	want := []string{"calls env", "calls file", "calls sprig_upper"}
 	if len(msgs) != len(want) {
 		t.Fatalf("messages %q", msgs)
