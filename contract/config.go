@@ -118,7 +118,8 @@ const (
 type Auth struct {
 	// Method is AuthKubernetes (the default when empty), AuthJWT or AuthToken.
 	Method string `json:"method,omitempty"`
-	// Path is the auth mount, e.g. "auth/kubernetes".
+	// Path is the auth mount, e.g. "auth/kubernetes", or "<namespace>/auth/<mount>" for a mount in
+	// a child namespace of Vault.Namespace (logged in to at <namespace>/auth/<mount>/login).
 	Path string `json:"path"`
 	Role string `json:"role"`
 	// TokenFile is the projected service-account token (or, with AuthToken, a Vault token),

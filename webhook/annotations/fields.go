@@ -130,13 +130,29 @@ func validateName(v, what string) (string, error) {
 var mountRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$`)
 
 // validateAuthPath accepts "auth/kubernetes", "kubernetes" or "auth/clusters/prod" and returns
-// the "auth/..." form.
+// the "auth/..." form. "us-west-org/auth/kubernetes" (an "auth" segment after a prefix) is a
+// mount in the Vault Enterprise namespace us-west-org, below the pod's namespace, as Vault
+// Agent reads vault-k8s' auth-path: it is kept as it is, and the agent logs in at
+// us-west-org/auth/kubernetes/login.
 func validateAuthPath(v string) (string, error) {
-	p := strings.TrimPrefix(strings.Trim(v, "/"), "auth/")
-	if !mountRE.MatchString(p) || strings.Contains("/"+p+"/", "/../") || strings.Contains("/"+p+"/", "/./") {
-		return "", errors.New("must be a Vault auth mount such as auth/kubernetes")
+	bad := errors.New("must be a Vault auth mount such as auth/kubernetes, or <namespace>/auth/<mount> for a mount in a child namespace")
+	p := strings.Trim(v, "/")
+	if i := strings.Index(p, "/auth/"); i > 0 && !strings.HasPrefix(p, "auth/") {
+		ns, mount := p[:i], p[i+len("/auth/"):]
+		if !validMount(ns) || !validMount(mount) {
+			return "", bad
+		}
+		return ns + "/auth/" + mount, nil
+	}
+	p = strings.TrimPrefix(p, "auth/")
+	if !validMount(p) {
+		return "", bad
 	}
 	return "auth/" + p, nil
+}
+
+func validMount(p string) bool {
+	return mountRE.MatchString(p) && !strings.Contains("/"+p+"/", "/../") && !strings.Contains("/"+p+"/", "/./")
 }
 
 const minRefresh, maxRefresh = 5 * time.Second, 24 * time.Hour

@@ -36,6 +36,9 @@ func TestValidators(t *testing.T) {
 		{"auth-path", "auth/../sys", "auth mount"},
 		{"auth-path", "", "auth mount"},
 		{"auth-path", "auth/a b", "auth mount"},
+		{"auth-path", "us-west-org/auth/kubernetes", ""},
+		{"auth-path", "../auth/kubernetes", "<namespace>/auth/<mount>"},
+		{"auth-path", "us-west-org/auth/a b", "auth mount"},
 		{"mode", "sidecar", ""},
 		{"mode", "init-only", ""},
 		{"mode", "initonly", `"init-only"`},
@@ -161,6 +164,9 @@ func TestParseResolvesOptions(t *testing.T) {
 	))
 	if err != nil || len(warnings) != 0 {
 		t.Fatalf("Parse: %v, warnings %v", err, warnings)
+	}
+	if o, _, _ := Parse(map[string]string{contract.AnnotationAuthPath: "/us-west-org/auth/kubernetes/"}); o.AuthPath != "us-west-org/auth/kubernetes" {
+		t.Errorf("a namespace-prefixed auth-path gives %q, want us-west-org/auth/kubernetes (not under auth/)", o.AuthPath)
 	}
 	if opts.Role != "app" || opts.AuthPath != "auth/k8s" || opts.Mode != contract.ModeInitOnly ||
 		opts.Refresh != 90*time.Second || strings.Join(opts.Containers, ",") != "app,worker" ||

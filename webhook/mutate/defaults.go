@@ -112,7 +112,7 @@ func (d *Defaults) Validate() error {
 		}
 	}
 	if p, err := annotations.NormalizeAuthPath(d.AuthPath); err != nil || p != d.AuthPath {
-		bad("default auth path %q is invalid: use the form auth/<mount>, such as auth/kubernetes", d.AuthPath)
+		bad("default auth path %q is invalid: use the form auth/<mount>, such as auth/kubernetes, or <namespace>/auth/<mount>", d.AuthPath)
 	}
 	if d.Sidecar != SidecarNative && d.Sidecar != SidecarClassic {
 		bad("sidecar mode %q is invalid: use %s or %s", d.Sidecar, SidecarNative, SidecarClassic)

@@ -1,0 +1,64 @@
+package mutate
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/vault-injector/vault-injector/contract"
+	"github.com/vault-injector/vault-injector/webhook/vaultk8s"
+)
+
+// vk8sPod builds a pod annotated for vault-k8s with one secret and the given containers.
+func vk8sPod(annotations map[string]string, containers ...string) *corev1.Pod {
+	a := map[string]string{
+		vaultk8s.Prefix + "agent-inject": "true", vaultk8s.Prefix + "role": "r",
+		vaultk8s.Prefix + "agent-inject-secret-s": "kv/s",
+	}
+	for k, v := range annotations {
+		a[vaultk8s.Prefix+k] = v
+	}
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Annotations: a}}
+	for _, c := range containers {
+		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: c, Image: "img"})
+	}
+	return p
+}
+
+// injectVK8s injects pod with --accept-vault-k8s-annotations and returns the patched pod and
+// the agent config it carries.
+func injectVK8s(t *testing.T, pod *corev1.Pod) (*corev1.Pod, *contract.Config) {
+	t.Helper()
+	d := testDefaults()
+	d.AcceptVaultK8s = true
+	return injectWith(t, pod, d)
+}
+
+func injectWith(t *testing.T, pod *corev1.Pod, d Defaults) (*corev1.Pod, *contract.Config) {
+	t.Helper()
+	res, err := Pod(pod, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := applied(t, pod, res)
+	cfg, err := contract.Parse([]byte(out.Annotations[contract.AnnotationAgentConfig]))
+	if err != nil {
+		t.Fatalf("the agent would refuse the config: %v", err)
+	}
+	return out, cfg
+}
+
+// TestAuthPathNamespacePrefix: vault-k8s' auth-path "us-west-org/auth/kubernetes" is a mount
+// in a child namespace (Vault Agent logs in at us-west-org/auth/kubernetes/login), in both
+// dialects, not a mount named auth/us-west-org/auth/kubernetes.
+func TestAuthPathNamespacePrefix(t *testing.T) {
+	_, cfg := injectVK8s(t, vk8sPod(map[string]string{"auth-path": "us-west-org/auth/kubernetes"}, "app"))
+	if cfg.Auth.Path != "us-west-org/auth/kubernetes" {
+		t.Errorf("vault-k8s: auth path %q", cfg.Auth.Path)
+	}
+	_, cfg = injectWith(t, testPod(map[string]string{contract.AnnotationAuthPath: "us-west-org/auth/kubernetes"}, "app"), testDefaults())
+	if cfg.Auth.Path != "us-west-org/auth/kubernetes" {
+		t.Errorf("vault-injector.io: auth path %q", cfg.Auth.Path)
+	}
+}
