@@ -10,17 +10,20 @@ const Prefix = "vault-injector.io/"
 // Annotations a user sets on a pod (template). Per-secret keys are a prefix plus the secret's
 // name, e.g. "vault-injector.io/secret-db" and "vault-injector.io/format-db".
 const (
-	AnnotationInject             = Prefix + "inject"
-	AnnotationRole               = Prefix + "role"
-	AnnotationAuthPath           = Prefix + "auth-path"
-	AnnotationMode               = Prefix + "mode"
-	AnnotationRefresh            = Prefix + "refresh"
-	AnnotationContainers         = Prefix + "containers"
-	AnnotationVolumePath         = Prefix + "volume-path"
-	AnnotationAgentCPURequest    = Prefix + "agent-cpu-request"
-	AnnotationAgentCPULimit      = Prefix + "agent-cpu-limit"
-	AnnotationAgentMemoryRequest = Prefix + "agent-memory-request"
-	AnnotationAgentMemoryLimit   = Prefix + "agent-memory-limit"
+	AnnotationInject     = Prefix + "inject"
+	AnnotationRole       = Prefix + "role"
+	AnnotationAuthPath   = Prefix + "auth-path"
+	AnnotationMode       = Prefix + "mode"
+	AnnotationRefresh    = Prefix + "refresh"
+	AnnotationContainers = Prefix + "containers"
+	AnnotationVolumePath = Prefix + "volume-path"
+	// AnnotationContainersIncludeInit "true": with AnnotationContainers, every init container
+	// gets the secrets mount too, as vault-k8s mounts them (written by the translation).
+	AnnotationContainersIncludeInit = Prefix + "containers-include-init"
+	AnnotationAgentCPURequest       = Prefix + "agent-cpu-request"
+	AnnotationAgentCPULimit         = Prefix + "agent-cpu-limit"
+	AnnotationAgentMemoryRequest    = Prefix + "agent-memory-request"
+	AnnotationAgentMemoryLimit      = Prefix + "agent-memory-limit"
 
 	// Connection to Vault, per pod; each has a webhook flag as its cluster default.
 	AnnotationTLSSecret     = Prefix + "tls-secret"

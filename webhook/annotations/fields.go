@@ -44,6 +44,10 @@ var fields = map[string]func(*Options, string) error{
 		o.Containers, err = validateContainerList(v)
 		return err
 	},
+	contract.AnnotationContainersIncludeInit: func(o *Options, v string) (err error) {
+		o.ContainersIncludeInit, err = validateBool(v)
+		return err
+	},
 	contract.AnnotationVolumePath: func(o *Options, v string) (err error) {
 		o.VolumePath, err = validateMountPath(v)
 		return err
@@ -116,6 +120,14 @@ func validateInject(_ *Options, v string) error {
 		return errors.New(`use "true" to inject the agent or "false" (or no annotation) to leave the pod alone`)
 	}
 	return nil
+}
+
+// validateBool accepts exactly "true" and "false", as inject does.
+func validateBool(v string) (bool, error) {
+	if v != "true" && v != "false" {
+		return false, errors.New(`must be "true" or "false"`)
+	}
+	return v == "true", nil
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$`)

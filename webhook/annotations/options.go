@@ -23,6 +23,8 @@ type Options struct {
 	Mode       string
 	Refresh    time.Duration
 	Containers []string // nil: every container
+	// ContainersIncludeInit: with Containers, every init container is selected too.
+	ContainersIncludeInit bool
 	VolumePath string
 
 	CPURequest, CPULimit, MemoryRequest, MemoryLimit *resource.Quantity

@@ -51,6 +51,8 @@ func TestValidators(t *testing.T) {
 		{"containers", "app, worker", ""},
 		{"containers", "App", "container names"},
 		{"containers", "app,,worker", "container names"},
+		{"containers-include-init", "true", ""},
+		{"containers-include-init", "yes", `"true" or "false"`},
 		{"volume-path", "/vault/secrets", ""},
 		{"volume-path", "/etc/app/secrets", ""},
 		{"volume-path", "vault/secrets", "absolute"},

@@ -40,7 +40,7 @@ func newPlan(pod *corev1.Pod, opts annotations.Options, d Defaults) (*plan, erro
 		p.volumePath = contract.DefaultVolumePath
 	}
 	var problems []string
-	targets, err := selectTargets(pod, opts.Containers)
+	targets, err := selectTargets(pod, opts.Containers, opts.ContainersIncludeInit)
 	if err != nil {
 		problems = append(problems, err.Error())
 	}
@@ -80,7 +80,9 @@ func (p *plan) adjustShape(pod *corev1.Pod) {
 	}
 }
 
-func selectTargets(pod *corev1.Pod, names []string) (map[string]bool, error) {
+// selectTargets are the containers named (all when names is nil), and with includeInit every
+// init container as well.
+func selectTargets(pod *corev1.Pod, names []string, includeInit bool) (map[string]bool, error) {
 	all := map[string]bool{}
 	var have []string
 	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
@@ -104,6 +106,11 @@ func selectTargets(pod *corev1.Pod, names []string) (map[string]bool, error) {
 		sort.Strings(have)
 		return nil, fmt.Errorf("%s=%q names %s, which the pod does not have (its containers: %s): list existing container names",
 			contract.AnnotationContainers, strings.Join(names, ","), strings.Join(missing, ", "), strings.Join(have, ", "))
+	}
+	if includeInit {
+		for _, c := range pod.Spec.InitContainers {
+			targets[c.Name] = true
+		}
 	}
 	return targets, nil
 }

@@ -62,3 +62,43 @@ func TestAuthPathNamespacePrefix(t *testing.T) {
 		t.Errorf("vault-injector.io: auth path %q", cfg.Auth.Path)
 	}
 }
+
+// secretsMounts maps each container (init ones included) to its mounts of the secrets volume.
+func secretsMounts(pod *corev1.Pod) map[string][]corev1.VolumeMount {
+	got := map[string][]corev1.VolumeMount{}
+	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, c := range cs {
+			for _, m := range c.VolumeMounts {
+				if m.Name == contract.SecretsVolume {
+					got[c.Name] = append(got[c.Name], m)
+				}
+			}
+		}
+	}
+	return got
+}
+
+// TestInitContainersWithContainers: with agent-inject-containers, vault-k8s still mounts the
+// secrets in every init container (agent.go mounts them into all of them); our dialect's
+// containers selects only what it names unless containers-include-init says so.
+func TestInitContainersWithContainers(t *testing.T) {
+	withInit := func(p *corev1.Pod) *corev1.Pod {
+		p.Spec.InitContainers = []corev1.Container{{Name: "migrate", Image: "img"}, {Name: "seed", Image: "img"}}
+		return p
+	}
+	out, _ := injectVK8s(t, withInit(vk8sPod(map[string]string{"agent-inject-containers": "app"}, "app", "metrics")))
+	m := secretsMounts(out)
+	if len(m["migrate"]) != 1 || len(m["seed"]) != 1 || len(m["app"]) != 1 || len(m["metrics"]) != 0 {
+		t.Errorf("vault-k8s: secrets mounts %v", m)
+	}
+	ours := withInit(testPod(map[string]string{contract.AnnotationContainers: "app"}, "app", "metrics"))
+	out, _ = injectWith(t, ours, testDefaults())
+	if m := secretsMounts(out); len(m["migrate"]) != 0 || len(m["app"]) != 1 {
+		t.Errorf("vault-injector.io: secrets mounts %v", m)
+	}
+	ours.Annotations[contract.AnnotationContainersIncludeInit] = "true"
+	out, _ = injectWith(t, ours, testDefaults())
+	if m := secretsMounts(out); len(m["migrate"]) != 1 || len(m["seed"]) != 1 || len(m["app"]) != 1 || len(m["metrics"]) != 0 {
+		t.Errorf("containers-include-init: secrets mounts %v", m)
+	}
+}

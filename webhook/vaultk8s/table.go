@@ -57,9 +57,13 @@ var podKeys = map[string]podKey{
 		}
 		t.warn(k, "vault-injector injects a pod once, at creation; a changed pod template makes new pods that are injected anew")
 	},
-	"role":                                   to(contract.AnnotationRole),
-	"auth-path":                              to(contract.AnnotationAuthPath),
-	"agent-inject-containers":                to(contract.AnnotationContainers),
+	"role":      to(contract.AnnotationRole),
+	"auth-path": to(contract.AnnotationAuthPath),
+	"agent-inject-containers": func(t *translator, k, v string) {
+		// vault-k8s mounts the secrets into the named containers and into every init container.
+		t.set(k, contract.AnnotationContainers, v)
+		t.set(k, contract.AnnotationContainersIncludeInit, "true")
+	},
 	"secret-volume-path":                     to(contract.AnnotationVolumePath),
 	"agent-requests-cpu":                     to(contract.AnnotationAgentCPURequest),
 	"agent-requests-mem":                     to(contract.AnnotationAgentMemoryRequest),
