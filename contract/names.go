@@ -20,6 +20,9 @@ const (
 	// AnnotationContainersIncludeInit "true": with AnnotationContainers, every init container
 	// gets the secrets mount too, as vault-k8s mounts them (written by the translation).
 	AnnotationContainersIncludeInit = Prefix + "containers-include-init"
+	// AnnotationVolumeReadWrite "true" mounts the secrets volume read-write into the app
+	// containers, as vault-k8s does (written by the translation); read-only by default.
+	AnnotationVolumeReadWrite = Prefix + "volume-read-write"
 	AnnotationAgentCPURequest       = Prefix + "agent-cpu-request"
 	AnnotationAgentCPULimit         = Prefix + "agent-cpu-limit"
 	AnnotationAgentMemoryRequest    = Prefix + "agent-memory-request"

@@ -48,6 +48,10 @@ var fields = map[string]func(*Options, string) error{
 		o.ContainersIncludeInit, err = validateBool(v)
 		return err
 	},
+	contract.AnnotationVolumeReadWrite: func(o *Options, v string) (err error) {
+		o.VolumeReadWrite, err = validateBool(v)
+		return err
+	},
 	contract.AnnotationVolumePath: func(o *Options, v string) (err error) {
 		o.VolumePath, err = validateMountPath(v)
 		return err

@@ -25,7 +25,9 @@ type Options struct {
 	Containers []string // nil: every container
 	// ContainersIncludeInit: with Containers, every init container is selected too.
 	ContainersIncludeInit bool
-	VolumePath string
+	VolumePath            string
+	// VolumeReadWrite: the app containers mount the secrets volume read-write.
+	VolumeReadWrite bool
 
 	CPURequest, CPULimit, MemoryRequest, MemoryLimit *resource.Quantity
 

@@ -52,6 +52,8 @@ func TestValidators(t *testing.T) {
 		{"containers", "App", "container names"},
 		{"containers", "app,,worker", "container names"},
 		{"containers-include-init", "true", ""},
+		{"volume-read-write", "true", ""},
+		{"volume-read-write", "1", `"true" or "false"`},
 		{"containers-include-init", "yes", `"true" or "false"`},
 		{"volume-path", "/vault/secrets", ""},
 		{"volume-path", "/etc/app/secrets", ""},

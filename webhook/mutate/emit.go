@@ -140,9 +140,10 @@ func (p *plan) tlsVolume() corev1.Volume {
 	}}}
 }
 
-// secretsMount is what each selected app container gets appended to its volumeMounts.
+// secretsMount is what each selected app container gets appended to its volumeMounts:
+// read-only unless volume-read-write asks otherwise (vault-k8s mounts it read-write).
 func (p *plan) secretsMount() corev1.VolumeMount {
-	return corev1.VolumeMount{Name: contract.SecretsVolume, MountPath: p.volumePath, ReadOnly: true}
+	return corev1.VolumeMount{Name: contract.SecretsVolume, MountPath: p.volumePath, ReadOnly: !p.opts.VolumeReadWrite}
 }
 
 // initAgent is the agent container that goes first among the init containers, so the pod's

@@ -102,3 +102,31 @@ func TestInitContainersWithContainers(t *testing.T) {
 		t.Errorf("containers-include-init: secrets mounts %v", m)
 	}
 }
+
+// TestVolumeReadWrite: vault-k8s mounts the secrets read-write into app containers, so a
+// translated pod gets readOnly false; our dialect stays read-only unless volume-read-write.
+func TestVolumeReadWrite(t *testing.T) {
+	readOnly := func(pod *corev1.Pod) map[string]bool {
+		got := map[string]bool{}
+		for c, ms := range secretsMounts(pod) {
+			for _, m := range ms {
+				got[c] = m.ReadOnly
+			}
+		}
+		return got
+	}
+	out, _ := injectVK8s(t, vk8sPod(nil, "app"))
+	if got := readOnly(out); got["app"] || got[contract.AgentContainer] {
+		t.Errorf("vault-k8s: readOnly %v, want false for app (and the agent)", got)
+	}
+	ours := testPod(nil, "app")
+	out, _ = injectWith(t, ours, testDefaults())
+	if got := readOnly(out); !got["app"] || got[contract.AgentContainer] {
+		t.Errorf("vault-injector.io: readOnly %v, want true for app only", got)
+	}
+	ours.Annotations[contract.AnnotationVolumeReadWrite] = "true"
+	out, _ = injectWith(t, ours, testDefaults())
+	if got := readOnly(out); got["app"] {
+		t.Errorf("volume-read-write: readOnly %v, want false", got)
+	}
+}

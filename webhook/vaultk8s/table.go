@@ -48,7 +48,11 @@ func same(t *translator, k, _ string) { t.verdict(k, Translated) } // already ou
 // podKeys are the pod-wide vault-k8s annotations (without the prefix).
 var podKeys = map[string]podKey{
 	"agent-inject": boolKey(
-		func(t *translator, k, _ string) { t.set(k, contract.AnnotationInject, contract.InjectTrue) },
+		func(t *translator, k, _ string) {
+			t.set(k, contract.AnnotationInject, contract.InjectTrue)
+			// vault-k8s mounts the secrets volume read-write into the app containers.
+			t.set(k, contract.AnnotationVolumeReadWrite, "true")
+		},
 		func(t *translator, k, _ string) { t.set(k, contract.AnnotationInject, "false") }),
 	"agent-inject-status": func(t *translator, k, v string) {
 		if v == "injected" {

@@ -29,6 +29,7 @@ func TestTranslateDefaults(t *testing.T) {
 		contract.AnnotationTemplatePrefix + "db.txt": "{{ with secret \"secret/data/db\" }}{{ range $k, $v := .Data }}{{ $k }}: {{ $v }}\n{{ end }}{{ end }}",
 		contract.AnnotationPermsPrefix + "db.txt":    "0644",
 		contract.AnnotationCompatPrefix + "db.txt":   contract.CompatVaultAgent,
+		contract.AnnotationVolumeReadWrite:           "true", // vault-k8s mounts the secrets read-write
 	}
 	for k, v := range want {
 		if r.Annotations[k] != v {
