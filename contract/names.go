@@ -22,11 +22,11 @@ const (
 	AnnotationContainersIncludeInit = Prefix + "containers-include-init"
 	// AnnotationVolumeReadWrite "true" mounts the secrets volume read-write into the app
 	// containers, as vault-k8s does (written by the translation); read-only by default.
-	AnnotationVolumeReadWrite = Prefix + "volume-read-write"
-	AnnotationAgentCPURequest       = Prefix + "agent-cpu-request"
-	AnnotationAgentCPULimit         = Prefix + "agent-cpu-limit"
-	AnnotationAgentMemoryRequest    = Prefix + "agent-memory-request"
-	AnnotationAgentMemoryLimit      = Prefix + "agent-memory-limit"
+	AnnotationVolumeReadWrite    = Prefix + "volume-read-write"
+	AnnotationAgentCPURequest    = Prefix + "agent-cpu-request"
+	AnnotationAgentCPULimit      = Prefix + "agent-cpu-limit"
+	AnnotationAgentMemoryRequest = Prefix + "agent-memory-request"
+	AnnotationAgentMemoryLimit   = Prefix + "agent-memory-limit"
 
 	// Connection to Vault, per pod; each has a webhook flag as its cluster default.
 	AnnotationTLSSecret     = Prefix + "tls-secret"
@@ -36,6 +36,10 @@ const (
 	AnnotationAuthType      = Prefix + "auth-type"
 	AnnotationProxyAddress  = Prefix + "proxy-address"
 	AnnotationTokenAudience = Prefix + "token-audience"
+	// Keys of the tls-secret's Secret the agent reads, instead of ca.crt, tls.crt and tls.key.
+	AnnotationTLSCAFile         = Prefix + "tls-ca-file"
+	AnnotationTLSClientCertFile = Prefix + "tls-client-cert-file"
+	AnnotationTLSClientKeyFile  = Prefix + "tls-client-key-file"
 
 	AnnotationSecretPrefix   = Prefix + "secret-"
 	AnnotationTemplatePrefix = Prefix + "template-"

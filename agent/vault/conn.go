@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"strings"
 
 	"github.com/hashicorp/vault/api"
@@ -65,7 +66,7 @@ func tlsConfig(v contract.Vault) (*api.TLSConfig, error) {
 		tc.ClientCert, tc.ClientKey = "", ""
 	}
 	if tc.CACert != "" && !exists(tc.CACert) {
-		return nil, fmt.Errorf("the CA file %s does not exist: the Secret of %s needs a ca.crt key", tc.CACert, contract.AnnotationTLSSecret)
+		return nil, fmt.Errorf("the CA file %s does not exist: the Secret of %s needs a %s key", tc.CACert, contract.AnnotationTLSSecret, path.Base(tc.CACert))
 	}
 	return tc, nil
 }

@@ -47,6 +47,7 @@ func newPlan(pod *corev1.Pod, opts annotations.Options, d Defaults) (*plan, erro
 	p.targets = targets
 	problems = append(problems, p.conflicts(pod)...)
 	problems = append(problems, p.planReload(pod)...)
+	problems = append(problems, p.tlsKeyProblems()...)
 	p.warnings = append(p.warnings, p.readabilityWarnings(pod)...) // after planReload: it may change the agent's UID
 	cfg, err := p.agentConfig()
 	if err != nil {

@@ -130,3 +130,22 @@ func TestVolumeReadWrite(t *testing.T) {
 		t.Errorf("volume-read-write: readOnly %v, want false", got)
 	}
 }
+
+// TestTLSSecretKeys: ca-cert, client-cert and client-key may name any key of the tls-secret's
+// Secret; the agent reads that file under /vault/tls.
+func TestTLSSecretKeys(t *testing.T) {
+	_, cfg := injectVK8s(t, vk8sPod(map[string]string{"tls-secret": "vault-tls", "ca-cert": "/vault/tls/ca-cert.pem",
+		"client-cert": "/vault/tls/client.crt", "client-key": "/vault/tls/client.key"}, "app"))
+	v := cfg.Vault
+	if v.CACertFile != "/vault/tls/ca-cert.pem" || v.ClientCert != "/vault/tls/client.crt" || v.ClientKey != "/vault/tls/client.key" || v.ClientCertOptional {
+		t.Errorf("vault-k8s: %+v", v)
+	}
+	_, cfg = injectWith(t, testPod(map[string]string{contract.AnnotationTLSSecret: "vault-tls", contract.AnnotationTLSCAFile: "ca.pem"}, "app"), testDefaults())
+	if v := cfg.Vault; v.CACertFile != "/vault/tls/ca.pem" || v.ClientCert != contract.TLSClientCert || !v.ClientCertOptional {
+		t.Errorf("vault-injector.io: %+v", v)
+	}
+	checkDenial(t, testPod(map[string]string{contract.AnnotationTLSCAFile: "ca.pem"}, "app"), nil, DenyConflict,
+		[]string{contract.AnnotationTLSCAFile + " names a key of the TLS Secret, but the pod has no " + contract.AnnotationTLSSecret})
+	checkDenial(t, testPod(map[string]string{contract.AnnotationTLSSecret: "s", contract.AnnotationTLSClientCertFile: "c.crt"}, "app"), nil, DenyConflict,
+		[]string{"go together"})
+}
