@@ -103,6 +103,9 @@ type Vault struct {
 	ClientCertOptional bool `json:"clientCertOptional,omitempty"`
 	// ProxyAddress, when set, is the HTTP(S) proxy every request to Vault goes through.
 	ProxyAddress string `json:"proxyAddress,omitempty"`
+	// InsecureSkipVerify: the agent does not verify Vault's certificate (vault-k8s'
+	// tls-skip-verify; the webhook writes it only with --allow-vault-tls-skip-verify).
+	InsecureSkipVerify bool `json:"insecureSkipVerify,omitempty"`
 }
 
 // Auth methods of the agent. The webhook resolves AuthKubernetes (empty means the same) or

@@ -36,6 +36,9 @@ const (
 	AnnotationAuthType      = Prefix + "auth-type"
 	AnnotationProxyAddress  = Prefix + "proxy-address"
 	AnnotationTokenAudience = Prefix + "token-audience"
+	// AnnotationTLSSkipVerify "true": the agent does not verify Vault's certificate; only with
+	// the webhook's --allow-vault-tls-skip-verify.
+	AnnotationTLSSkipVerify = Prefix + "tls-skip-verify"
 	// Keys of the tls-secret's Secret the agent reads, instead of ca.crt, tls.crt and tls.key.
 	AnnotationTLSCAFile         = Prefix + "tls-ca-file"
 	AnnotationTLSClientCertFile = Prefix + "tls-client-cert-file"

@@ -61,6 +61,7 @@ func tlsConfig(v contract.Vault) (*api.TLSConfig, error) {
 	tc := &api.TLSConfig{
 		CACert: v.CACertFile, CACertBytes: []byte(v.CACert),
 		ClientCert: v.ClientCert, ClientKey: v.ClientKey, TLSServerName: v.ServerName,
+		Insecure: v.InsecureSkipVerify,
 	}
 	if v.ClientCertOptional && !exists(v.ClientCert) && !exists(v.ClientKey) {
 		tc.ClientCert, tc.ClientKey = "", ""

@@ -239,3 +239,16 @@ func TestLoginNamespacePrefixedAuthPath(t *testing.T) {
 		}
 	}
 }
+
+// TestInsecureSkipVerify: with InsecureSkipVerify (vault-k8s' tls-skip-verify, allowed by the
+// webhook's flag) the agent talks to a Vault whose CA it does not have.
+func TestInsecureSkipVerify(t *testing.T) {
+	srv, _ := tlsVault(t, nil)
+	auth := contract.Auth{Path: "auth/kubernetes", Role: "app", TokenFile: tokenFile(t)}
+	if err := login(t, contract.Vault{Address: srv.URL, InsecureSkipVerify: true}, auth); err != nil {
+		t.Errorf("with InsecureSkipVerify: %v", err)
+	}
+	if err := login(t, contract.Vault{Address: srv.URL}, auth); err == nil {
+		t.Error("without InsecureSkipVerify an unknown CA was trusted")
+	}
+}

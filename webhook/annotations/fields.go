@@ -66,13 +66,17 @@ var fields = map[string]func(*Options, string) error{
 	contract.AnnotationReloadSignal:  validateReloadSignal,
 	contract.AnnotationReloadProcess: validateReloadProcess,
 	// Connection to Vault (vault.go).
-	contract.AnnotationTLSSecret:         vaultField(ValidateTLSSecret, func(o *Options) *string { return &o.Vault.TLSSecret }),
-	contract.AnnotationTLSServerName:     vaultField(ValidateServerName, func(o *Options) *string { return &o.Vault.ServerName }),
-	contract.AnnotationVaultAddress:      vaultField(ValidateVaultAddress, func(o *Options) *string { return &o.Vault.Address }),
-	contract.AnnotationNamespace:         vaultField(ValidateNamespace, func(o *Options) *string { return &o.Vault.Namespace }),
-	contract.AnnotationAuthType:          vaultField(ValidateAuthType, func(o *Options) *string { return &o.Vault.AuthType }),
-	contract.AnnotationProxyAddress:      vaultField(ValidateProxyAddress, func(o *Options) *string { return &o.Vault.ProxyAddress }),
-	contract.AnnotationTokenAudience:     vaultField(ValidateAudience, func(o *Options) *string { return &o.Vault.TokenAudience }),
+	contract.AnnotationTLSSecret:     vaultField(ValidateTLSSecret, func(o *Options) *string { return &o.Vault.TLSSecret }),
+	contract.AnnotationTLSServerName: vaultField(ValidateServerName, func(o *Options) *string { return &o.Vault.ServerName }),
+	contract.AnnotationVaultAddress:  vaultField(ValidateVaultAddress, func(o *Options) *string { return &o.Vault.Address }),
+	contract.AnnotationNamespace:     vaultField(ValidateNamespace, func(o *Options) *string { return &o.Vault.Namespace }),
+	contract.AnnotationAuthType:      vaultField(ValidateAuthType, func(o *Options) *string { return &o.Vault.AuthType }),
+	contract.AnnotationProxyAddress:  vaultField(ValidateProxyAddress, func(o *Options) *string { return &o.Vault.ProxyAddress }),
+	contract.AnnotationTokenAudience: vaultField(ValidateAudience, func(o *Options) *string { return &o.Vault.TokenAudience }),
+	contract.AnnotationTLSSkipVerify: func(o *Options, v string) (err error) {
+		o.Vault.TLSSkipVerify, err = validateBool(v)
+		return err
+	},
 	contract.AnnotationTLSCAFile:         vaultField(ValidateSecretKey, func(o *Options) *string { return &o.Vault.CAKey }),
 	contract.AnnotationTLSClientCertFile: vaultField(ValidateSecretKey, func(o *Options) *string { return &o.Vault.ClientCertKey }),
 	contract.AnnotationTLSClientKeyFile:  vaultField(ValidateSecretKey, func(o *Options) *string { return &o.Vault.ClientKeyKey }),

@@ -52,6 +52,8 @@ func TestValidators(t *testing.T) {
 		{"containers", "App", "container names"},
 		{"containers", "app,,worker", "container names"},
 		{"containers-include-init", "true", ""},
+		{"tls-skip-verify", "false", ""},
+		{"tls-skip-verify", "True", `"true" or "false"`},
 		{"tls-ca-file", "ca-cert.pem", ""},
 		{"tls-client-cert-file", "client.crt", ""},
 		{"tls-client-key-file", "sub/client.key", "key of the tls-secret's Secret"},

@@ -26,6 +26,7 @@ type VaultOptions struct {
 	TokenAudience string
 	// Keys of the TLS Secret (files under contract.TLSDir); empty: ca.crt, tls.crt, tls.key.
 	CAKey, ClientCertKey, ClientKeyKey string
+	TLSSkipVerify                      bool // only with the webhook's --allow-vault-tls-skip-verify
 }
 
 // vaultField validates a value and stores its normalized form.

@@ -36,6 +36,8 @@ type Defaults struct {
 	VaultProxyAddr string
 	AuthType       string // contract.AuthKubernetes or contract.AuthJWT
 	AllowHTTPVault bool   // accept http:// in the vault-address annotation
+	// AllowTLSSkipVerify accepts tls-skip-verify: "true" (an agent that trusts any certificate).
+	AllowTLSSkipVerify bool
 
 	AgentImage           string
 	AgentImagePullPolicy string // Always, IfNotPresent or Never

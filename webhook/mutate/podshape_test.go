@@ -149,3 +149,22 @@ func TestTLSSecretKeys(t *testing.T) {
 	checkDenial(t, testPod(map[string]string{contract.AnnotationTLSSecret: "s", contract.AnnotationTLSClientCertFile: "c.crt"}, "app"), nil, DenyConflict,
 		[]string{"go together"})
 }
+
+// TestTLSSkipVerify: refused by default, naming the flag; with --allow-vault-tls-skip-verify
+// the agent config says so, for both dialects.
+func TestTLSSkipVerify(t *testing.T) {
+	vk := vk8sPod(map[string]string{"tls-skip-verify": "true"}, "app")
+	ours := testPod(map[string]string{contract.AnnotationTLSSkipVerify: "true"}, "app")
+	for _, pod := range []*corev1.Pod{vk, ours} {
+		checkDenial(t, pod, func(d *Defaults) { d.AcceptVaultK8s = true }, DenyInvalidAnnotations,
+			[]string{contract.AnnotationTLSSkipVerify, "--allow-vault-tls-skip-verify", contract.AnnotationTLSSecret})
+		d := testDefaults()
+		d.AcceptVaultK8s, d.AllowTLSSkipVerify = true, true
+		if _, cfg := injectWith(t, pod, d); !cfg.Vault.InsecureSkipVerify {
+			t.Errorf("%v: insecureSkipVerify not set", pod.Annotations)
+		}
+	}
+	if _, cfg := injectVK8s(t, vk8sPod(map[string]string{"tls-skip-verify": "false"}, "app")); cfg.Vault.InsecureSkipVerify {
+		t.Error(`tls-skip-verify "false" set insecureSkipVerify`)
+	}
+}

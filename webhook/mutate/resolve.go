@@ -83,6 +83,8 @@ func (p *plan) vaultConfig() contract.Vault {
 		CACert:       p.d.VaultCACert,
 		ServerName:   pick(p.opts.Vault.ServerName, p.d.VaultTLSServerName),
 		ProxyAddress: pick(p.opts.Vault.ProxyAddress, p.d.VaultProxyAddr),
+		// parse refuses it without --allow-vault-tls-skip-verify
+		InsecureSkipVerify: p.opts.Vault.TLSSkipVerify,
 	}
 	if p.tlsSecret() != "" {
 		o := p.opts.Vault

@@ -87,13 +87,11 @@ var podKeys = map[string]podKey{
 		}
 		t.set(k, contract.AnnotationAuthType, v)
 	},
-	"ca-cert":     tlsFile(contract.AnnotationTLSCAFile, "ca.crt"),
-	"client-cert": tlsFile(contract.AnnotationTLSClientCertFile, "tls.crt"),
-	"client-key":  tlsFile(contract.AnnotationTLSClientKeyFile, "tls.key"),
-	"ca-key":      caPath,
-	"tls-skip-verify": boolKey(
-		refuseAlways("the agent always verifies Vault's certificate: give it the CA with tls-secret (key ca.crt) or the webhook's --vault-ca-bundle"),
-		same),
+	"ca-cert":         tlsFile(contract.AnnotationTLSCAFile, "ca.crt"),
+	"client-cert":     tlsFile(contract.AnnotationTLSClientCertFile, "tls.crt"),
+	"client-key":      tlsFile(contract.AnnotationTLSClientKeyFile, "tls.key"),
+	"ca-key":          caPath,
+	"tls-skip-verify": boolKey(to(contract.AnnotationTLSSkipVerify), same), // refused unless --allow-vault-tls-skip-verify
 	"agent-pre-populate-only": boolKey(
 		func(t *translator, k, _ string) { t.set(k, contract.AnnotationMode, contract.ModeInitOnly) },
 		same),
