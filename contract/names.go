@@ -49,6 +49,10 @@ const (
 	AnnotationFormatPrefix   = Prefix + "format-"
 	AnnotationFilePrefix     = Prefix + "file-"
 	AnnotationPermsPrefix    = Prefix + "perms-"
+	// AnnotationVolumePathPrefix + name: a further directory where the selected containers
+	// mount the secrets volume, so that secret's file is also at <dir>/<file> (vault-k8s'
+	// secret-volume-path-<name>).
+	AnnotationVolumePathPrefix = Prefix + "volume-path-"
 	// AnnotationCompatPrefix + name: CompatVaultAgent or CompatVaultAgentStrict makes that
 	// secret's template render as Vault Agent's.
 	AnnotationCompatPrefix = Prefix + "compat-"

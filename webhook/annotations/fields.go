@@ -113,6 +113,10 @@ var secretFields = map[string]secretField{
 		s.File = v
 		return nil
 	},
+	contract.AnnotationVolumePathPrefix: func(s *Secret, v string) (err error) {
+		s.VolumePath, err = validateMountPath(v)
+		return err
+	},
 	contract.AnnotationPermsPrefix: func(s *Secret, v string) (err error) {
 		s.Perms, err = contract.ParseFileMode(v)
 		return err

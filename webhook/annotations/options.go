@@ -50,6 +50,8 @@ type Secret struct {
 	File     string
 	Perms    contract.FileMode
 	Compat   string // "" or a contract.CompatVaultAgent value; only with Template
+	// VolumePath: a further mount path of the secrets volume where this file is read.
+	VolumePath string
 }
 
 // Error lists every invalid annotation of a pod. Its message is what a user sees when the API

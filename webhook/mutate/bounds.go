@@ -111,7 +111,11 @@ func (p *plan) patchBytes(pod *corev1.Pod, config string) (total, mounts int) {
 			}
 		}
 	}
-	total = patchFixedBytes + jsonLen(config) + mounts*(len(mountOp)+jsonLen(p.volumePath)) +
+	perContainer := 0
+	for _, mp := range p.mountPaths() {
+		perContainer += len(mountOp) + jsonLen(mp.path)
+	}
+	total = patchFixedBytes + jsonLen(config) + mounts*perContainer +
 		2*jsonLen(p.d.AgentImage) + jsonLen(p.tokenAudience()) + jsonLen(p.tlsSecret())
 	return total, mounts
 }

@@ -51,15 +51,15 @@ func (p *plan) patch(pod *corev1.Pod) []jsonpatch.Operation {
 	}
 	addAll("/spec/volumes", len(pod.Spec.Volumes), vs...)
 
-	mount := p.secretsMount()
+	mounts := p.secretsMounts()
 	for i, c := range pod.Spec.InitContainers {
 		if p.targets[c.Name] {
-			addAll("/spec/initContainers/"+strconv.Itoa(i)+"/volumeMounts", len(c.VolumeMounts), mount)
+			addAll("/spec/initContainers/"+strconv.Itoa(i)+"/volumeMounts", len(c.VolumeMounts), mounts...)
 		}
 	}
 	for i, c := range pod.Spec.Containers {
 		if p.targets[c.Name] {
-			addAll("/spec/containers/"+strconv.Itoa(i)+"/volumeMounts", len(c.VolumeMounts), mount)
+			addAll("/spec/containers/"+strconv.Itoa(i)+"/volumeMounts", len(c.VolumeMounts), mounts...)
 		}
 	}
 
@@ -138,12 +138,6 @@ func (p *plan) tlsVolume() corev1.Volume {
 	return corev1.Volume{Name: contract.TLSVolume, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
 		SecretName: p.tlsSecret(), DefaultMode: ptr.To(int32(0o444)),
 	}}}
-}
-
-// secretsMount is what each selected app container gets appended to its volumeMounts:
-// read-only unless volume-read-write asks otherwise (vault-k8s mounts it read-write).
-func (p *plan) secretsMount() corev1.VolumeMount {
-	return corev1.VolumeMount{Name: contract.SecretsVolume, MountPath: p.volumePath, ReadOnly: !p.opts.VolumeReadWrite}
 }
 
 // initAgent is the agent container that goes first among the init containers, so the pod's

@@ -18,6 +18,7 @@ type plan struct {
 	opts       annotations.Options
 	shape      Shape
 	volumePath string
+	extraPaths []mountPath     // the secrets' volume-path-<name> (paths.go)
 	targets    map[string]bool // containers (and init containers) that get the secrets mount
 	config     string          // the agent's contract.Config as JSON
 	warnings   []string        // why the plan differs from what was asked, and what cannot work
@@ -45,6 +46,7 @@ func newPlan(pod *corev1.Pod, opts annotations.Options, d Defaults) (*plan, erro
 		problems = append(problems, err.Error())
 	}
 	p.targets = targets
+	problems = append(problems, p.planExtraPaths()...) // before conflicts, which checks them
 	problems = append(problems, p.conflicts(pod)...)
 	problems = append(problems, p.planReload(pod)...)
 	problems = append(problems, p.tlsKeyProblems()...)
@@ -170,18 +172,25 @@ func ourMounts(container string, mounts []corev1.VolumeMount, declared map[strin
 	return problems
 }
 
-// pathOverlaps refuses a selected container's mounts at, above or below the secrets path.
+// pathOverlaps refuses a selected container's mounts at, above or below a secrets path.
 func (p *plan) pathOverlaps(c corev1.Container) []string {
 	var problems []string
 	for _, m := range c.VolumeMounts {
 		// Cleaned: the runtime mounts "/vault//secrets/" at /vault/secrets too.
 		mp := path.Clean("/" + m.MountPath)
-		if mp == p.volumePath || strings.HasPrefix(p.volumePath, strings.TrimSuffix(mp, "/")+"/") || strings.HasPrefix(mp, p.volumePath+"/") {
-			problems = append(problems, fmt.Sprintf("container %q already mounts %q at %s, which overlaps the secrets path %s: set %s to a free directory",
-				c.Name, m.Name, m.MountPath, p.volumePath, contract.AnnotationVolumePath))
+		for _, sp := range p.mountPaths() {
+			if overlaps(mp, sp.path) {
+				problems = append(problems, fmt.Sprintf("container %q already mounts %q at %s, which overlaps the secrets path %s: set %s to a free directory",
+					c.Name, m.Name, m.MountPath, sp.path, sp.key))
+			}
 		}
 	}
 	return problems
+}
+
+// overlaps reports whether a is b, or a directory above or below it.
+func overlaps(a, b string) bool {
+	return a == b || strings.HasPrefix(b, strings.TrimSuffix(a, "/")+"/") || strings.HasPrefix(a, strings.TrimSuffix(b, "/")+"/")
 }
 
 // metricsPortConflicts refuses an app container that declares the agent's metrics port while

@@ -168,3 +168,36 @@ func TestTLSSkipVerify(t *testing.T) {
 		t.Error(`tls-skip-verify "false" set insecureSkipVerify`)
 	}
 }
+
+// TestPerSecretVolumePath: vault-k8s writes a secret with secret-volume-path-<name> under that
+// directory; the secrets volume is mounted there too, in the selected containers, so the file
+// is where vault-k8s puts it. Nested paths are refused.
+func TestPerSecretVolumePath(t *testing.T) {
+	pod := vk8sPod(map[string]string{"secret-volume-path-s": "/var/www/html/", "agent-inject-secret-t": "kv/t",
+		"secret-volume-path-t": "/var/www/html"}, "app")
+	out, cfg := injectVK8s(t, pod)
+	var paths []string
+	for _, m := range secretsMounts(out)["app"] {
+		paths = append(paths, m.MountPath)
+		if m.ReadOnly {
+			t.Errorf("vault-k8s mount %s is read-only", m.MountPath)
+		}
+	}
+	if len(paths) != 2 || paths[0] != contract.DefaultVolumePath || paths[1] != "/var/www/html" || cfg.Secrets[0].File != "s" {
+		t.Errorf("app mounts the secrets at %v (file %q), want /vault/secrets and /var/www/html", paths, cfg.Secrets[0].File)
+	}
+	if len(secretsMounts(out)[contract.AgentContainer]) != 1 {
+		t.Errorf("the agent mounts %v", secretsMounts(out)[contract.AgentContainer])
+	}
+	ours := testPod(map[string]string{contract.AnnotationVolumePathPrefix + "s": "/srv/www", contract.AnnotationVolumePath: "/etc/app"}, "app")
+	out, _ = injectWith(t, ours, testDefaults())
+	if ms := secretsMounts(out)["app"]; len(ms) != 2 || ms[0].MountPath != "/etc/app" || ms[1].MountPath != "/srv/www" || !ms[1].ReadOnly {
+		t.Errorf("vault-injector.io: app mounts %v", ms)
+	}
+	checkDenial(t, testPod(map[string]string{contract.AnnotationVolumePathPrefix + "s": "/vault/secrets/www"}, "app"), nil, DenyConflict,
+		[]string{contract.AnnotationVolumePathPrefix + `s="/vault/secrets/www" is inside or above ` + contract.AnnotationVolumePath})
+	clash := testPod(map[string]string{contract.AnnotationVolumePathPrefix + "s": "/srv"}, "app")
+	clash.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/srv/data"}}
+	clash.Spec.Volumes = []corev1.Volume{{Name: "data"}}
+	checkDenial(t, clash, nil, DenyConflict, []string{`container "app" already mounts "data" at /srv/data, which overlaps the secrets path /srv: set ` + contract.AnnotationVolumePathPrefix + "s"})
+}

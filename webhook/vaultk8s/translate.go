@@ -95,6 +95,7 @@ type translator struct {
 // secret gathers one agent-inject-secret-<name> and its companions.
 type secret struct {
 	raw, path, template, file, perms string
+	volumePath                       string   // secret-volume-path-<name>, when not the pod's
 	hasSecret, hasTemplate, strict   bool     // strict: error-on-missing-key
 	keys                             []string // its vault.hashicorp.com annotations
 }
