@@ -252,11 +252,17 @@ func checkSystemPath(v string) error {
 	return nil
 }
 
+// quantity parses an agent resource; "" means none (a zero quantity, which the agent container
+// then omits, whatever the flag says), as vault-k8s documents for its agent-limits-*.
 func quantity(field func(*Options) **resource.Quantity) func(*Options, string) error {
 	return func(o *Options, v string) error {
+		if v == "" {
+			*field(o) = &resource.Quantity{}
+			return nil
+		}
 		q, err := resource.ParseQuantity(v)
 		if err != nil || q.Sign() <= 0 {
-			return errors.New("must be a positive Kubernetes quantity such as 50m (CPU) or 32Mi (memory)")
+			return errors.New(`must be a positive Kubernetes quantity such as 50m (CPU) or 32Mi (memory), or "" for none`)
 		}
 		*field(o) = &q
 		return nil

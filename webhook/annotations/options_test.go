@@ -70,6 +70,8 @@ func TestValidators(t *testing.T) {
 		{"agent-cpu-request", "50m", ""},
 		{"agent-cpu-request", "fast", "quantity"},
 		{"agent-cpu-limit", "-1", "positive"},
+		{"agent-cpu-limit", "", ""},
+		{"agent-memory-request", "", ""},
 		{"agent-memory-request", "32Mi", ""},
 		{"agent-memory-limit", "0", "positive"},
 		{"secret-db", "secret/data/app/db", ""},

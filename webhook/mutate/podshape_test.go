@@ -201,3 +201,25 @@ func TestPerSecretVolumePath(t *testing.T) {
 	clash.Spec.Volumes = []corev1.Volume{{Name: "data"}}
 	checkDenial(t, clash, nil, DenyConflict, []string{`container "app" already mounts "data" at /srv/data, which overlaps the secrets path /srv: set ` + contract.AnnotationVolumePathPrefix + "s"})
 }
+
+// TestEmptyResourcesMeanNone: vault-k8s documents agent-limits-* and agent-requests-* set to
+// "" as no limit and no request; the agent container then has none of that resource.
+func TestEmptyResourcesMeanNone(t *testing.T) {
+	out, _ := injectVK8s(t, vk8sPod(map[string]string{"agent-limits-cpu": "", "agent-limits-mem": "", "agent-requests-cpu": ""}, "app"))
+	var agent corev1.Container
+	for _, c := range out.Spec.InitContainers {
+		if c.Name == contract.AgentContainer {
+			agent = c
+		}
+	}
+	r := agent.Resources
+	if _, ok := r.Limits[corev1.ResourceCPU]; ok || len(r.Limits) != 0 {
+		t.Errorf("limits %v, want none", r.Limits)
+	}
+	if _, ok := r.Requests[corev1.ResourceCPU]; ok {
+		t.Errorf("requests %v, want no cpu", r.Requests)
+	}
+	if _, ok := r.Requests[corev1.ResourceMemory]; !ok {
+		t.Errorf("requests %v, want the flag's memory request", r.Requests)
+	}
+}
