@@ -27,6 +27,9 @@ const (
 	AnnotationAgentCPULimit      = Prefix + "agent-cpu-limit"
 	AnnotationAgentMemoryRequest = Prefix + "agent-memory-request"
 	AnnotationAgentMemoryLimit   = Prefix + "agent-memory-limit"
+	// AnnotationAgentCopyVolumeMounts names a container whose volume mounts the agent gets
+	// too, read-only (vault-k8s' agent-copy-volume-mounts).
+	AnnotationAgentCopyVolumeMounts = Prefix + "agent-copy-volume-mounts"
 
 	// Connection to Vault, per pod; each has a webhook flag as its cluster default.
 	AnnotationTLSSecret     = Prefix + "tls-secret"

@@ -48,6 +48,13 @@ var fields = map[string]func(*Options, string) error{
 		o.ContainersIncludeInit, err = validateBool(v)
 		return err
 	},
+	contract.AnnotationAgentCopyVolumeMounts: func(o *Options, v string) error {
+		if errs := validation.IsDNS1123Label(v); len(errs) > 0 {
+			return fmt.Errorf("must be the name of one of the pod's containers or init containers (%s)", errs[0])
+		}
+		o.CopyVolumeMountsFrom = v
+		return nil
+	},
 	contract.AnnotationVolumeReadWrite: func(o *Options, v string) (err error) {
 		o.VolumeReadWrite, err = validateBool(v)
 		return err

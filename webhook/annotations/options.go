@@ -30,6 +30,8 @@ type Options struct {
 	VolumeReadWrite bool
 
 	CPURequest, CPULimit, MemoryRequest, MemoryLimit *resource.Quantity
+	// CopyVolumeMountsFrom names the container whose mounts the agent copies, read-only.
+	CopyVolumeMountsFrom string
 
 	Vault VaultOptions // connection to Vault (vault.go)
 

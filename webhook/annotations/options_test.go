@@ -52,6 +52,8 @@ func TestValidators(t *testing.T) {
 		{"containers", "App", "container names"},
 		{"containers", "app,,worker", "container names"},
 		{"containers-include-init", "true", ""},
+		{"agent-copy-volume-mounts", "app", ""},
+		{"agent-copy-volume-mounts", "App", "name of one of the pod's containers"},
 		{"tls-skip-verify", "false", ""},
 		{"tls-skip-verify", "True", `"true" or "false"`},
 		{"tls-ca-file", "ca-cert.pem", ""},

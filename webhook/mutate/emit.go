@@ -177,6 +177,7 @@ func (p *plan) agent(name string, once bool) corev1.Container {
 	if p.tlsSecret() != "" {
 		mounts = append(mounts, tlsMount())
 	}
+	mounts = append(mounts, p.copied...)
 	return corev1.Container{
 		Name:                     name,
 		Image:                    p.d.AgentImage,

@@ -2,7 +2,9 @@ package mutate
 
 import (
 	"fmt"
+	"path"
 	"sort"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -52,4 +54,52 @@ func (p *plan) secretsMounts() []any {
 		ms = append(ms, corev1.VolumeMount{Name: contract.SecretsVolume, MountPath: mp.path, ReadOnly: !p.opts.VolumeReadWrite})
 	}
 	return ms
+}
+
+// planCopiedMounts copies the volume mounts of the container agent-copy-volume-mounts names into
+// the agent, read-only (the agent only reads them), without the service-account token mounts,
+// as vault-k8s does. A mount that needs the container's own environment (subPathExpr) or that
+// would cover one of the agent's own directories is refused.
+func (p *plan) planCopiedMounts(pod *corev1.Pod) []string {
+	from := p.opts.CopyVolumeMountsFrom
+	if from == "" {
+		return nil
+	}
+	key := contract.AnnotationAgentCopyVolumeMounts
+	var src *corev1.Container
+	var have []string
+	for _, cs := range [][]corev1.Container{pod.Spec.Containers, pod.Spec.InitContainers} {
+		for i := range cs {
+			have = append(have, cs[i].Name)
+			if cs[i].Name == from && src == nil {
+				src = &cs[i]
+			}
+		}
+	}
+	if src == nil {
+		sort.Strings(have)
+		return []string{fmt.Sprintf("%s=%q names no container of the pod (its containers: %s): name the container whose volume mounts the agent needs",
+			key, from, strings.Join(have, ", "))}
+	}
+	own := []string{contract.AgentSecretsDir, contract.TokenDir, contract.ConfigDir, contract.TLSDir, contract.HandoverDir}
+	var problems []string
+	for _, m := range src.VolumeMounts {
+		if strings.Contains(strings.ToLower(m.MountPath), "serviceaccount") {
+			continue // the agent has its own token
+		}
+		if m.SubPathExpr != "" {
+			problems = append(problems, fmt.Sprintf("%s=%q: its mount of %q uses subPathExpr, which expands the container's own environment, not the agent's: use subPath, or leave that container out",
+				key, from, m.Name))
+			continue
+		}
+		mp := path.Clean("/" + m.MountPath)
+		for _, d := range own {
+			if overlaps(mp, d) {
+				problems = append(problems, fmt.Sprintf("%s=%q: its mount of %q at %s overlaps the agent's own %s: move that mount, or leave that container out",
+					key, from, m.Name, m.MountPath, d))
+			}
+		}
+		p.copied = append(p.copied, corev1.VolumeMount{Name: m.Name, MountPath: m.MountPath, SubPath: m.SubPath, ReadOnly: true})
+	}
+	return problems
 }

@@ -18,10 +18,11 @@ type plan struct {
 	opts       annotations.Options
 	shape      Shape
 	volumePath string
-	extraPaths []mountPath     // the secrets' volume-path-<name> (paths.go)
-	targets    map[string]bool // containers (and init containers) that get the secrets mount
-	config     string          // the agent's contract.Config as JSON
-	warnings   []string        // why the plan differs from what was asked, and what cannot work
+	extraPaths []mountPath          // the secrets' volume-path-<name> (paths.go)
+	copied     []corev1.VolumeMount // agent-copy-volume-mounts' container's, read-only (paths.go)
+	targets    map[string]bool      // containers (and init containers) that get the secrets mount
+	config     string               // the agent's contract.Config as JSON
+	warnings   []string             // why the plan differs from what was asked, and what cannot work
 }
 
 // newPlan plans the injection into pod: the agent's shape, the containers that get the
@@ -48,6 +49,7 @@ func newPlan(pod *corev1.Pod, opts annotations.Options, d Defaults) (*plan, erro
 	p.targets = targets
 	problems = append(problems, p.planExtraPaths()...) // before conflicts, which checks them
 	problems = append(problems, p.conflicts(pod)...)
+	problems = append(problems, p.planCopiedMounts(pod)...)
 	problems = append(problems, p.planReload(pod)...)
 	problems = append(problems, p.tlsKeyProblems()...)
 	p.warnings = append(p.warnings, p.readabilityWarnings(pod)...) // after planReload: it may change the agent's UID

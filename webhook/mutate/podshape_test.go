@@ -223,3 +223,43 @@ func TestEmptyResourcesMeanNone(t *testing.T) {
 		t.Errorf("requests %v, want the flag's memory request", r.Requests)
 	}
 }
+
+// TestCopyVolumeMounts: agent-copy-volume-mounts gives the agent that container's mounts,
+// read-only and without the service-account token; an unknown container is refused naming
+// the annotation.
+func TestCopyVolumeMounts(t *testing.T) {
+	withMounts := func(p *corev1.Pod) *corev1.Pod {
+		p.Spec.Volumes = []corev1.Volume{{Name: "certs"}, {Name: "conf"}}
+		p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "certs", MountPath: "/etc/certs"},
+			{Name: "conf", MountPath: "/etc/app/conf", SubPath: "app", ReadOnly: true},
+			{Name: "kube-api-access", MountPath: "/var/run/secrets/kubernetes.io/serviceaccount"}}
+		return p
+	}
+	for _, pod := range []*corev1.Pod{
+		withMounts(vk8sPod(map[string]string{"agent-copy-volume-mounts": "app"}, "app")),
+		withMounts(testPod(map[string]string{contract.AnnotationAgentCopyVolumeMounts: "app"}, "app")),
+	} {
+		d := testDefaults()
+		d.AcceptVaultK8s = true
+		out, _ := injectWith(t, pod, d)
+		got := map[string]corev1.VolumeMount{}
+		for _, m := range out.Spec.InitContainers[0].VolumeMounts {
+			got[m.Name] = m
+		}
+		if m := got["certs"]; m.MountPath != "/etc/certs" || !m.ReadOnly {
+			t.Errorf("certs copied as %+v", m)
+		}
+		if m := got["conf"]; m.MountPath != "/etc/app/conf" || m.SubPath != "app" || !m.ReadOnly {
+			t.Errorf("conf copied as %+v", m)
+		}
+		if _, ok := got["kube-api-access"]; ok {
+			t.Error("the service-account token mount was copied")
+		}
+	}
+	checkDenial(t, testPod(map[string]string{contract.AnnotationAgentCopyVolumeMounts: "web"}, "app"), nil, DenyConflict,
+		[]string{contract.AnnotationAgentCopyVolumeMounts + `="web" names no container of the pod (its containers: app)`})
+	clash := testPod(map[string]string{contract.AnnotationAgentCopyVolumeMounts: "app"}, "app")
+	clash.Spec.Volumes = []corev1.Volume{{Name: "v"}}
+	clash.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "v", MountPath: "/vault"}}
+	checkDenial(t, clash, nil, DenyConflict, []string{`its mount of "v" at /vault overlaps the agent's own`})
+}

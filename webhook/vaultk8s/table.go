@@ -120,7 +120,7 @@ var podKeys = map[string]podKey{
 	"agent-extra-secret":       refuseAlways("the agent mounts no extra Secret: Vault's CA and client certificate come from tls-secret; templates come from annotations"),
 	"agent-json-patch":         refuseAlways("patches of the agent container are not supported: the webhook's flags set its image, resources and security context"),
 	"agent-init-json-patch":    refuseAlways("patches of the agent container are not supported: the webhook's flags set its image, resources and security context"),
-	"agent-copy-volume-mounts": refuseAlways("the agent does not mount the app's volumes; templates read Vault only"),
+	"agent-copy-volume-mounts": to(contract.AnnotationAgentCopyVolumeMounts), // copied read-only
 
 	"agent-image":                             drop("the agent image is the webhook's --agent-image"),
 	"agent-request-namespace":                 drop("it is written by vault-k8s, not read"),
