@@ -30,6 +30,11 @@ const (
 	// AnnotationAgentCopyVolumeMounts names a container whose volume mounts the agent gets
 	// too, read-only (vault-k8s' agent-copy-volume-mounts).
 	AnnotationAgentCopyVolumeMounts = Prefix + "agent-copy-volume-mounts"
+	// AnnotationAgentJSONPatch and AnnotationAgentInitJSONPatch are RFC 6902 patches of the
+	// long-running and the init agent container (vault-k8s' agent-json-patch and
+	// agent-init-json-patch), checked against the restricted Pod Security Standard.
+	AnnotationAgentJSONPatch     = Prefix + "agent-json-patch"
+	AnnotationAgentInitJSONPatch = Prefix + "agent-init-json-patch"
 
 	// Connection to Vault, per pod; each has a webhook flag as its cluster default.
 	AnnotationTLSSecret     = Prefix + "tls-secret"

@@ -10,6 +10,7 @@ import (
 	"text/template"
 	"time"
 
+	jsonpatch "github.com/evanphx/json-patch/v5"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -54,6 +55,14 @@ var fields = map[string]func(*Options, string) error{
 		}
 		o.CopyVolumeMountsFrom = v
 		return nil
+	},
+	contract.AnnotationAgentJSONPatch: func(o *Options, v string) (err error) {
+		o.AgentJSONPatch, err = validateJSONPatch(v)
+		return err
+	},
+	contract.AnnotationAgentInitJSONPatch: func(o *Options, v string) (err error) {
+		o.AgentInitJSONPatch, err = validateJSONPatch(v)
+		return err
 	},
 	contract.AnnotationVolumeReadWrite: func(o *Options, v string) (err error) {
 		o.VolumeReadWrite, err = validateBool(v)
@@ -142,6 +151,20 @@ func validateInject(_ *Options, v string) error {
 		return errors.New(`use "true" to inject the agent or "false" (or no annotation) to leave the pod alone`)
 	}
 	return nil
+}
+
+// validateJSONPatch accepts an RFC 6902 JSON patch whose ops each have a path.
+func validateJSONPatch(v string) (string, error) {
+	patch, err := jsonpatch.DecodePatch([]byte(v))
+	if err != nil {
+		return "", errors.New(`must be a JSON patch (RFC 6902) of the agent container, such as [{"op":"add","path":"/env/-","value":{"name":"X","value":"y"}}]`)
+	}
+	for i, op := range patch {
+		if _, err := op.Path(); err != nil {
+			return "", fmt.Errorf("op %d has no path: every op needs a JSON pointer into the agent container", i)
+		}
+	}
+	return v, nil
 }
 
 // validateBool accepts exactly "true" and "false", as inject does.

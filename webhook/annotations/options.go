@@ -32,6 +32,9 @@ type Options struct {
 	CPURequest, CPULimit, MemoryRequest, MemoryLimit *resource.Quantity
 	// CopyVolumeMountsFrom names the container whose mounts the agent copies, read-only.
 	CopyVolumeMountsFrom string
+	// AgentJSONPatch and AgentInitJSONPatch are JSON patches of the agent containers, checked
+	// for syntax here and for what they change when the plan applies them.
+	AgentJSONPatch, AgentInitJSONPatch string
 
 	Vault VaultOptions // connection to Vault (vault.go)
 

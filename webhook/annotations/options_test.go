@@ -52,6 +52,8 @@ func TestValidators(t *testing.T) {
 		{"containers", "App", "container names"},
 		{"containers", "app,,worker", "container names"},
 		{"containers-include-init", "true", ""},
+		{"agent-json-patch", `[{"op":"add","path":"/env/-","value":{"name":"X","value":"y"}}]`, ""},
+		{"agent-init-json-patch", "not json", "JSON patch (RFC 6902)"},
 		{"agent-copy-volume-mounts", "app", ""},
 		{"agent-copy-volume-mounts", "App", "name of one of the pod's containers"},
 		{"tls-skip-verify", "false", ""},

@@ -118,6 +118,9 @@ func (p *plan) patchBytes(pod *corev1.Pod, config string) (total, mounts int) {
 	for _, mp := range p.mountPaths() {
 		perContainer += len(mountOp) + jsonLen(mp.path)
 	}
+	// The JSON patch annotations add at most their own size to each agent container (values
+	// are JSON already; escaping them again at most doubles them).
+	total += 4 * (len(p.opts.AgentJSONPatch) + len(p.opts.AgentInitJSONPatch))
 	// agent-copy-volume-mounts: each copy is in every agent container (two when classic).
 	for _, m := range p.copied {
 		total += 2 * (len(copiedMount) + jsonLen(m.Name) + jsonLen(m.MountPath) + jsonLen(m.SubPath))

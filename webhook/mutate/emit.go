@@ -69,7 +69,7 @@ func (p *plan) patch(pod *corev1.Pod) []jsonpatch.Operation {
 		add("/spec/initContainers/0", p.initAgent())
 	}
 	if p.shape == ShapeClassic {
-		add("/spec/containers/-", p.agent(contract.AgentContainer, false))
+		add("/spec/containers/-", p.sidecarAgent())
 	}
 	return ops
 }
@@ -141,8 +141,24 @@ func (p *plan) tlsVolume() corev1.Volume {
 }
 
 // initAgent is the agent container that goes first among the init containers, so the pod's
-// own init containers can read the secrets too.
+// own init containers can read the secrets too; patched by the JSON patch annotations
+// (agentpatch.go).
 func (p *plan) initAgent() corev1.Container {
+	if p.patchedInit != nil {
+		return *p.patchedInit
+	}
+	return p.baseInitAgent()
+}
+
+// sidecarAgent is the classic shape's long-running agent, patched like initAgent.
+func (p *plan) sidecarAgent() corev1.Container {
+	if p.patchedSidecar != nil {
+		return *p.patchedSidecar
+	}
+	return p.agent(contract.AgentContainer, false)
+}
+
+func (p *plan) baseInitAgent() corev1.Container {
 	if p.shape != ShapeNative {
 		return p.agent(contract.AgentInitContainer, true)
 	}

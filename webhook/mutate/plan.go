@@ -20,9 +20,12 @@ type plan struct {
 	volumePath string
 	extraPaths []mountPath          // the secrets' volume-path-<name> (paths.go)
 	copied     []corev1.VolumeMount // agent-copy-volume-mounts' container's, read-only (paths.go)
-	targets    map[string]bool      // containers (and init containers) that get the secrets mount
-	config     string               // the agent's contract.Config as JSON
-	warnings   []string             // why the plan differs from what was asked, and what cannot work
+	// patchedInit and patchedSidecar are the agent containers after the JSON patch
+	// annotations (agentpatch.go); nil without them.
+	patchedInit, patchedSidecar *corev1.Container
+	targets                     map[string]bool // containers (and init containers) that get the secrets mount
+	config                      string          // the agent's contract.Config as JSON
+	warnings                    []string        // why the plan differs from what was asked, and what cannot work
 }
 
 // newPlan plans the injection into pod: the agent's shape, the containers that get the
@@ -50,6 +53,7 @@ func newPlan(pod *corev1.Pod, opts annotations.Options, d Defaults) (*plan, erro
 	problems = append(problems, p.planExtraPaths()...) // before conflicts, which checks them
 	problems = append(problems, p.conflicts(pod)...)
 	problems = append(problems, p.planCopiedMounts(pod)...)
+	problems = append(problems, p.planAgentPatches()...) // after every other input of the agent containers
 	problems = append(problems, p.planReload(pod)...)
 	problems = append(problems, p.tlsKeyProblems()...)
 	p.warnings = append(p.warnings, p.readabilityWarnings(pod)...) // after planReload: it may change the agent's UID

@@ -263,3 +263,56 @@ func TestCopyVolumeMounts(t *testing.T) {
 	clash.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "v", MountPath: "/vault"}}
 	checkDenial(t, clash, nil, DenyConflict, []string{`its mount of "v" at /vault overlaps the agent's own`})
 }
+
+// agentOf is the patched pod's agent container named name.
+func agentOf(pod *corev1.Pod, name string) corev1.Container {
+	for _, c := range append(pod.Spec.InitContainers, pod.Spec.Containers...) {
+		if c.Name == name {
+			return c
+		}
+	}
+	return corev1.Container{}
+}
+
+// TestAgentJSONPatch: agent-json-patch and agent-init-json-patch are applied to the agent
+// containers when the result still meets the restricted Pod Security Standard and leaves the
+// injector's fields alone; otherwise refused naming the JSON pointer.
+func TestAgentJSONPatch(t *testing.T) {
+	envPatch := `[{"op":"add","path":"/env","value":[{"name":"GOMEMLIMIT","value":"40MiB"}]},{"op":"replace","path":"/resources/limits/memory","value":"128Mi"}]`
+	initPatch := `[{"op":"add","path":"/env","value":[{"name":"PHASE","value":"init"}]}]`
+	out, _ := injectVK8s(t, vk8sPod(map[string]string{"agent-json-patch": envPatch, "agent-init-json-patch": initPatch}, "app"))
+	a := agentOf(out, contract.AgentContainer)
+	// native: the one agent is vault-k8s' init and sidecar container: init patch, then sidecar's
+	if len(a.Env) != 1 || a.Env[0].Name != "GOMEMLIMIT" || a.Resources.Limits.Memory().String() != "128Mi" {
+		t.Errorf("native agent env %v, limits %v", a.Env, a.Resources.Limits)
+	}
+	d := testDefaults()
+	d.AcceptVaultK8s, d.Sidecar = true, SidecarClassic
+	out, _ = injectWith(t, vk8sPod(map[string]string{"agent-json-patch": envPatch, "agent-init-json-patch": initPatch}, "app"), d)
+	if a, i := agentOf(out, contract.AgentContainer), agentOf(out, contract.AgentInitContainer); len(a.Env) != 1 || a.Env[0].Name != "GOMEMLIMIT" || len(i.Env) != 1 || i.Env[0].Name != "PHASE" {
+		t.Errorf("classic: sidecar env %v, init env %v", a.Env, i.Env)
+	}
+	for patch, want := range map[string]string{
+		`[{"op":"replace","path":"/securityContext/allowPrivilegeEscalation","value":true}]`: "restricted Pod Security Standard at /securityContext/allowPrivilegeEscalation",
+		`[{"op":"add","path":"/securityContext/capabilities/add","value":["NET_ADMIN"]}]`:    "at /securityContext/capabilities/add/0",
+		`[{"op":"remove","path":"/securityContext/runAsNonRoot"}]`:                           "at /securityContext/runAsNonRoot",
+		`[{"op":"add","path":"/ports","value":[{"containerPort":80,"hostPort":80}]}]`:       "at /ports/0/hostPort",
+		`[{"op":"replace","path":"/image","value":"evil:latest"}]`:                          "op replace at /image changes the agent's image",
+		`[{"op":"remove","path":"/startupProbe"}]`:                                          "op remove at /startupProbe",
+		`[{"op":"remove","path":"/volumeMounts/0"}]`:                                        "op remove at /volumeMounts/0",
+		`[{"op":"copy","from":"/args","path":"/env"}]`:                                      "op copy at /args",
+		`[{"op":"add","path":"/futureField","value":1}]`:                                    `unknown field "futureField"`,
+		`[{"op":"remove","path":"/nothing"}]`:                                               "applying it to the agent container",
+	} {
+		checkDenial(t, testPod(map[string]string{contract.AnnotationAgentJSONPatch: patch}, "app"), nil, DenyConflict,
+			[]string{contract.AnnotationAgentJSONPatch + ": ", want})
+	}
+	mount := `[{"op":"add","path":"/volumeMounts/-","value":{"name":"certs","mountPath":"/etc/certs","readOnly":true}}]`
+	pod := testPod(map[string]string{contract.AnnotationAgentInitJSONPatch: mount, contract.AnnotationMode: contract.ModeInitOnly}, "app")
+	pod.Spec.Volumes = []corev1.Volume{{Name: "certs"}}
+	out, _ = injectWith(t, pod, testDefaults())
+	ms := agentOf(out, contract.AgentInitContainer).VolumeMounts
+	if last := ms[len(ms)-1]; last.Name != "certs" {
+		t.Errorf("init-only agent mounts %v", ms)
+	}
+}

@@ -118,8 +118,8 @@ var podKeys = map[string]podKey{
 
 	"agent-configmap":          refuseAlways("a ConfigMap with a whole Vault Agent configuration cannot be translated: move its templates into agent-inject-template-<name> annotations"),
 	"agent-extra-secret":       refuseAlways("the agent mounts no extra Secret: Vault's CA and client certificate come from tls-secret; templates come from annotations"),
-	"agent-json-patch":         refuseAlways("patches of the agent container are not supported: the webhook's flags set its image, resources and security context"),
-	"agent-init-json-patch":    refuseAlways("patches of the agent container are not supported: the webhook's flags set its image, resources and security context"),
+	"agent-json-patch":         to(contract.AnnotationAgentJSONPatch),        // checked when applied
+	"agent-init-json-patch":    to(contract.AnnotationAgentInitJSONPatch),    // checked when applied
 	"agent-copy-volume-mounts": to(contract.AnnotationAgentCopyVolumeMounts), // copied read-only
 
 	"agent-image":                             drop("the agent image is the webhook's --agent-image"),
