@@ -164,6 +164,8 @@ func TestTLSSkipVerify(t *testing.T) {
 			t.Errorf("%v: insecureSkipVerify not set", pod.Annotations)
 		}
 	}
+	checkDenial(t, vk8sPod(map[string]string{"tls-skip-verify": "true"}, "app"), func(d *Defaults) { d.AcceptVaultK8s = true }, DenyInvalidAnnotations,
+		[]string{contract.AnnotationTLSSkipVerify + " (from " + vaultk8s.Prefix + "tls-skip-verify)"})
 	if _, cfg := injectVK8s(t, vk8sPod(map[string]string{"tls-skip-verify": "false"}, "app")); cfg.Vault.InsecureSkipVerify {
 		t.Error(`tls-skip-verify "false" set insecureSkipVerify`)
 	}
