@@ -65,9 +65,12 @@ var podKeys = map[string]podKey{
 	"role":      to(contract.AnnotationRole),
 	"auth-path": to(contract.AnnotationAuthPath),
 	"agent-inject-containers": func(t *translator, k, v string) {
-		// vault-k8s mounts the secrets into the named containers and into every init container.
+		// vault-k8s mounts the secrets into the named containers and, when its init agent runs
+		// (agent-pre-populate, on by default), into every init container.
 		t.set(k, contract.AnnotationContainers, v)
-		t.set(k, contract.AnnotationContainersIncludeInit, "true")
+		if pre, err := strconv.ParseBool(t.in[Prefix+"agent-pre-populate"]); err != nil || pre {
+			t.set(k, contract.AnnotationContainersIncludeInit, "true")
+		}
 	},
 	"secret-volume-path":                     to(contract.AnnotationVolumePath),
 	"agent-requests-cpu":                     to(contract.AnnotationAgentCPURequest),

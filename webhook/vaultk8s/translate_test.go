@@ -72,6 +72,8 @@ func TestTranslateValues(t *testing.T) {
 		{"render interval", vk("template-static-secret-render-interval", "1m"), contract.AnnotationRefresh, "1m", "", ""},
 		{"volume path", vk("secret-volume-path", "/etc/app"), contract.AnnotationVolumePath, "/etc/app", "", ""},
 		{"per-secret volume path, same", vk("secret-volume-path", "/etc/app", "agent-inject-secret-a", "kv/a", "secret-volume-path-a", "/etc/app/"), contract.AnnotationSecretPrefix + "a", "kv/a", "", ""},
+		{"containers with init containers", vk("agent-inject-containers", "app"), contract.AnnotationContainersIncludeInit, "true", "", ""},
+		{"containers without an init agent", vk("agent-inject-containers", "app", "agent-pre-populate", "false"), contract.AnnotationContainersIncludeInit, "", "", "no mode in which the app starts first"},
 		{"per-secret volume path, other", vk("agent-inject-secret-a", "kv/a", "secret-volume-path-a", "/etc/other/"), contract.AnnotationVolumePathPrefix + "a", "/etc/other", "", ""},
 		{"namespace", vk("namespace", "team-a"), contract.AnnotationNamespace, "team-a", "", ""},
 		{"tls", vk("tls-secret", "vault-tls", "ca-cert", "/vault/tls/ca.crt"), contract.AnnotationTLSSecret, "vault-tls", "", ""},
