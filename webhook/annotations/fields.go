@@ -10,7 +10,7 @@ import (
 	"text/template"
 	"time"
 
-	jsonpatch "github.com/evanphx/json-patch/v5"
+	jsonpatchapply "github.com/evanphx/json-patch/v5"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -155,7 +155,7 @@ func validateInject(_ *Options, v string) error {
 
 // validateJSONPatch accepts an RFC 6902 JSON patch whose ops each have a path.
 func validateJSONPatch(v string) (string, error) {
-	patch, err := jsonpatch.DecodePatch([]byte(v))
+	patch, err := jsonpatchapply.DecodePatch([]byte(v))
 	if err != nil {
 		return "", errors.New(`must be a JSON patch (RFC 6902) of the agent container, such as [{"op":"add","path":"/env/-","value":{"name":"X","value":"y"}}]`)
 	}
