@@ -116,6 +116,9 @@ type Vault struct {
 	ClientCertOptional bool `json:"clientCertOptional,omitempty"`
 	// ProxyAddress, when set, is the HTTP(S) proxy every request to Vault goes through.
 	ProxyAddress string `json:"proxyAddress,omitempty"`
+	// InsecureSkipVerify: the agent does not verify Vault's certificate (vault-k8s'
+	// tls-skip-verify; the webhook writes it only with --allow-vault-tls-skip-verify).
+	InsecureSkipVerify bool `json:"insecureSkipVerify,omitempty"`
 }
 
 // Auth methods of the agent. The webhook resolves AuthKubernetes (empty means the same) or
@@ -131,7 +134,8 @@ const (
 type Auth struct {
 	// Method is AuthKubernetes (the default when empty), AuthJWT or AuthToken.
 	Method string `json:"method,omitempty"`
-	// Path is the auth mount, e.g. "auth/kubernetes".
+	// Path is the auth mount, e.g. "auth/kubernetes", or "<namespace>/auth/<mount>" for a mount in
+	// a child namespace of Vault.Namespace (logged in to at <namespace>/auth/<mount>/login).
 	Path string `json:"path"`
 	Role string `json:"role"`
 	// TokenFile is the projected service-account token (or, with AuthToken, a Vault token),

@@ -26,6 +26,7 @@ func (c *Config) AppendJSON(b *bytes.Buffer) {
 	v.Str("tlsServerName", c.Vault.ServerName, true)
 	v.Bool("clientCertOptional", c.Vault.ClientCertOptional)
 	v.Str("proxyAddress", c.Vault.ProxyAddress, true)
+	v.Bool("insecureSkipVerify", c.Vault.InsecureSkipVerify)
 	v.Close()
 	o.Key("auth")
 	c.Auth.appendJSON(b)

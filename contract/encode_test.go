@@ -20,7 +20,7 @@ func TestAppendJSON(t *testing.T) {
 	full := validConfig()
 	full.Vault = Vault{Address: "https://vault:8200", Namespace: "team-a", CACert: "PEM", CACertFile: TLSCAFile,
 		ClientCert: TLSClientCert, ClientKey: TLSClientKey, ServerName: "vault.internal", ClientCertOptional: true,
-		ProxyAddress: "http://proxy:3128"}
+		ProxyAddress: "http://proxy:3128", InsecureSkipVerify: true}
 	full.Auth.Method = AuthJWT
 	full.Secrets = append(full.Secrets, Secret{Name: "tpl", Path: "secret/tpl", Template: "<{{ .Data.key }}>&\"\n",
 		File: "t/x.xml", Perms: 0o400, Compat: CompatVaultAgent, LeftDelim: "[[", RightDelim: "]]"})

@@ -10,17 +10,31 @@ const Prefix = "vault-injector.io/"
 // Annotations a user sets on a pod (template). Per-secret keys are a prefix plus the secret's
 // name, e.g. "vault-injector.io/secret-db" and "vault-injector.io/format-db".
 const (
-	AnnotationInject             = Prefix + "inject"
-	AnnotationRole               = Prefix + "role"
-	AnnotationAuthPath           = Prefix + "auth-path"
-	AnnotationMode               = Prefix + "mode"
-	AnnotationRefresh            = Prefix + "refresh"
-	AnnotationContainers         = Prefix + "containers"
-	AnnotationVolumePath         = Prefix + "volume-path"
+	AnnotationInject     = Prefix + "inject"
+	AnnotationRole       = Prefix + "role"
+	AnnotationAuthPath   = Prefix + "auth-path"
+	AnnotationMode       = Prefix + "mode"
+	AnnotationRefresh    = Prefix + "refresh"
+	AnnotationContainers = Prefix + "containers"
+	AnnotationVolumePath = Prefix + "volume-path"
+	// AnnotationContainersIncludeInit "true": with AnnotationContainers, every init container
+	// gets the secrets mount too, as vault-k8s mounts them (written by the translation).
+	AnnotationContainersIncludeInit = Prefix + "containers-include-init"
+	// AnnotationVolumeReadWrite "true" mounts the secrets volume read-write into the app
+	// containers, as vault-k8s does (written by the translation); read-only by default.
+	AnnotationVolumeReadWrite    = Prefix + "volume-read-write"
 	AnnotationAgentCPURequest    = Prefix + "agent-cpu-request"
 	AnnotationAgentCPULimit      = Prefix + "agent-cpu-limit"
 	AnnotationAgentMemoryRequest = Prefix + "agent-memory-request"
 	AnnotationAgentMemoryLimit   = Prefix + "agent-memory-limit"
+	// AnnotationAgentCopyVolumeMounts names a container whose volume mounts the agent gets
+	// too, read-only (vault-k8s' agent-copy-volume-mounts).
+	AnnotationAgentCopyVolumeMounts = Prefix + "agent-copy-volume-mounts"
+	// AnnotationAgentJSONPatch and AnnotationAgentInitJSONPatch are RFC 6902 patches of the
+	// long-running and the init agent container (vault-k8s' agent-json-patch and
+	// agent-init-json-patch), checked against the restricted Pod Security Standard.
+	AnnotationAgentJSONPatch     = Prefix + "agent-json-patch"
+	AnnotationAgentInitJSONPatch = Prefix + "agent-init-json-patch"
 
 	// Connection to Vault, per pod; each has a webhook flag as its cluster default.
 	AnnotationTLSSecret     = Prefix + "tls-secret"
@@ -30,6 +44,13 @@ const (
 	AnnotationAuthType      = Prefix + "auth-type"
 	AnnotationProxyAddress  = Prefix + "proxy-address"
 	AnnotationTokenAudience = Prefix + "token-audience"
+	// AnnotationTLSSkipVerify "true": the agent does not verify Vault's certificate; only with
+	// the webhook's --allow-vault-tls-skip-verify.
+	AnnotationTLSSkipVerify = Prefix + "tls-skip-verify"
+	// Keys of the tls-secret's Secret the agent reads, instead of ca.crt, tls.crt and tls.key.
+	AnnotationTLSCAFile         = Prefix + "tls-ca-file"
+	AnnotationTLSClientCertFile = Prefix + "tls-client-cert-file"
+	AnnotationTLSClientKeyFile  = Prefix + "tls-client-key-file"
 
 	// AnnotationInjectToken "true" has the agent keep its Vault token in the secrets volume, as
 	// file TokenSinkName (Config.TokenSink), for apps that call Vault themselves.
@@ -40,6 +61,10 @@ const (
 	AnnotationFormatPrefix   = Prefix + "format-"
 	AnnotationFilePrefix     = Prefix + "file-"
 	AnnotationPermsPrefix    = Prefix + "perms-"
+	// AnnotationVolumePathPrefix + name: a further directory where the selected containers
+	// mount the secrets volume, so that secret's file is also at <dir>/<file> (vault-k8s'
+	// secret-volume-path-<name>).
+	AnnotationVolumePathPrefix = Prefix + "volume-path-"
 	// AnnotationCompatPrefix + name: CompatVaultAgent or CompatVaultAgentStrict makes that
 	// secret's template render as Vault Agent's.
 	AnnotationCompatPrefix = Prefix + "compat-"

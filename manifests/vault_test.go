@@ -37,7 +37,7 @@ func TestVaultConnectionInstall(t *testing.T) {
 		"vault": map[string]any{
 			"addr": "https://vault.example.com:8200", "defaultAuthPath": "auth/jwt", "authType": "jwt",
 			"namespace": "admin/platform", "tlsServerName": "vault.example.com", "caBundle": string(ca.CertPEM),
-			"tlsSecret": "vault-client-tls", "proxyAddress": "http://proxy.example.com:3128", "allowHTTP": true,
+			"tlsSecret": "vault-client-tls", "proxyAddress": "http://proxy.example.com:3128", "allowHTTP": true, "allowTLSSkipVerify": true,
 		},
 		"agent": map[string]any{"tokenAudience": "vault-prod",
 			"resources": map[string]any{"requests": map[string]any{"cpu": "20m", "memory": "24Mi"}, "limits": map[string]any{"cpu": "200m", "memory": "96Mi"}}},
@@ -51,6 +51,7 @@ func TestVaultConnectionInstall(t *testing.T) {
 		{"helm", renderChart(t, name, ns, helmValues), ca.CertPEM, func(d *mutate.Defaults) {
 			d.VaultAddr, d.AuthPath, d.AuthType, d.VaultNamespace = "https://vault.example.com:8200", "auth/jwt", "jwt", "admin/platform"
 			d.VaultTLSServerName, d.VaultTLSSecret, d.VaultProxyAddr, d.AllowHTTPVault = "vault.example.com", "vault-client-tls", "http://proxy.example.com:3128", true
+			d.AllowTLSSkipVerify = true
 			d.TokenAudience = "vault-prod"
 			d.CPURequest, d.MemoryRequest = resource.MustParse("20m"), resource.MustParse("24Mi")
 			d.CPULimit, d.MemoryLimit = resource.MustParse("200m"), resource.MustParse("96Mi")

@@ -52,7 +52,7 @@ func New(cfg *contract.Config) (*APIClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("configuring Vault TLS: %w", err)
 	}
-	if v.CACert != "" || v.CACertFile != "" || v.ClientCert != "" || v.ClientKey != "" || v.ServerName != "" {
+	if v.CACert != "" || v.CACertFile != "" || v.ClientCert != "" || v.ClientKey != "" || v.ServerName != "" || v.InsecureSkipVerify {
 		if err := ac.ConfigureTLS(tls); err != nil {
 			return nil, fmt.Errorf("configuring Vault TLS: %w", err)
 		}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"strings"
 
 	"github.com/hashicorp/vault/api"
@@ -60,12 +61,13 @@ func tlsConfig(v contract.Vault) (*api.TLSConfig, error) {
 	tc := &api.TLSConfig{
 		CACert: v.CACertFile, CACertBytes: []byte(v.CACert),
 		ClientCert: v.ClientCert, ClientKey: v.ClientKey, TLSServerName: v.ServerName,
+		Insecure: v.InsecureSkipVerify,
 	}
 	if v.ClientCertOptional && !exists(v.ClientCert) && !exists(v.ClientKey) {
 		tc.ClientCert, tc.ClientKey = "", ""
 	}
 	if tc.CACert != "" && !exists(tc.CACert) {
-		return nil, fmt.Errorf("the CA file %s does not exist: the Secret of %s needs a ca.crt key", tc.CACert, contract.AnnotationTLSSecret)
+		return nil, fmt.Errorf("the CA file %s does not exist: the Secret of %s needs a %s key", tc.CACert, contract.AnnotationTLSSecret, path.Base(tc.CACert))
 	}
 	return tc, nil
 }

@@ -200,3 +200,55 @@ func TestProxyAddress(t *testing.T) {
 		t.Error("a bad proxy address was accepted")
 	}
 }
+
+// TestLoginNamespacePrefixedAuthPath: an auth path "<namespace>/auth/<mount>" (vault-k8s'
+// auth-path for a Vault Enterprise namespace) logs in where Vault Agent does,
+// <namespace>/auth/<mount>/login below the configured namespace, and reads stay in the
+// configured namespace.
+func TestLoginNamespacePrefixedAuthPath(t *testing.T) {
+	for _, method := range []string{"", contract.AuthJWT} {
+		var mu sync.Mutex
+		var seen []string
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			defer mu.Unlock()
+			seen = append(seen, r.Header.Get("X-Vault-Namespace")+" "+r.URL.Path)
+			if strings.HasSuffix(r.URL.Path, "/login") {
+				_, _ = w.Write([]byte(loginAnswer))
+				return
+			}
+			_, _ = w.Write([]byte(`{"data":{"k":"v"}}`))
+		}))
+		auth := contract.Auth{Method: method, Path: "us-west-org/auth/kubernetes", Role: "app", TokenFile: tokenFile(t)}
+		c, err := New(&contract.Config{Vault: contract.Vault{Address: srv.URL, Namespace: "admin"}, Auth: auth})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := NewMethod(c, auth).Login(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetToken(tok.Value)
+		if _, err := c.Read(context.Background(), "secret/x"); err != nil {
+			t.Fatal(err)
+		}
+		srv.Close()
+		want := []string{"admin/us-west-org /v1/auth/kubernetes/login", "admin /v1/secret/x"}
+		if len(seen) < 2 || seen[0] != want[0] || seen[len(seen)-1] != want[1] {
+			t.Errorf("method %q: requests %q, want %q", method, seen, want)
+		}
+	}
+}
+
+// TestInsecureSkipVerify: with InsecureSkipVerify (vault-k8s' tls-skip-verify, allowed by the
+// webhook's flag) the agent talks to a Vault whose CA it does not have.
+func TestInsecureSkipVerify(t *testing.T) {
+	srv, _ := tlsVault(t, nil)
+	auth := contract.Auth{Path: "auth/kubernetes", Role: "app", TokenFile: tokenFile(t)}
+	if err := login(t, contract.Vault{Address: srv.URL, InsecureSkipVerify: true}, auth); err != nil {
+		t.Errorf("with InsecureSkipVerify: %v", err)
+	}
+	if err := login(t, contract.Vault{Address: srv.URL}, auth); err == nil {
+		t.Error("without InsecureSkipVerify an unknown CA was trusted")
+	}
+}

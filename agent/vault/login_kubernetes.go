@@ -9,14 +9,14 @@ import (
 // kubernetesLogin is Vault's kubernetes auth through api/auth/kubernetes: the projected
 // service-account token and the role, which Vault checks with the TokenReview API.
 type kubernetesLogin struct {
-	c                 *APIClient
-	mount, role, file string
+	c                     *APIClient
+	ns, mount, role, file string // ns: a namespace prefix of the auth path (splitAuthPath)
 }
 
 // Login implements Method. The KubernetesAuth is built afresh each time because it reads the
 // token file when built, and the kubelet rotates that file.
 func (k *kubernetesLogin) Login(ctx context.Context) (Token, error) {
-	path := "auth/" + k.mount + "/login"
+	path := loginPath(k.ns, "auth/"+k.mount+"/login")
 	auth, err := k8sauth.NewKubernetesAuth(k.role,
 		k8sauth.WithMountPath(k.mount), k8sauth.WithServiceAccountTokenPath(k.file))
 	if err != nil {
@@ -28,6 +28,7 @@ func (k *kubernetesLogin) Login(ctx context.Context) (Token, error) {
 	if err != nil {
 		return Token{}, err
 	}
+	inNamespace(c, k.ns)
 	s, err := c.Auth().Login(ctx, auth)
 	if err != nil {
 		return Token{}, wrap("login", path, err)

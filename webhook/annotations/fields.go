@@ -10,6 +10,7 @@ import (
 	"text/template"
 	"time"
 
+	jsonpatchapply "github.com/evanphx/json-patch/v5"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -51,6 +52,29 @@ var fields = map[string]func(*Options, string) error{
 		o.InjectToken = v == "true"
 		return nil
 	},
+	contract.AnnotationContainersIncludeInit: func(o *Options, v string) (err error) {
+		o.ContainersIncludeInit, err = validateBool(v)
+		return err
+	},
+	contract.AnnotationAgentCopyVolumeMounts: func(o *Options, v string) error {
+		if errs := validation.IsDNS1123Label(v); len(errs) > 0 {
+			return fmt.Errorf("must be the name of one of the pod's containers or init containers (%s)", errs[0])
+		}
+		o.CopyVolumeMountsFrom = v
+		return nil
+	},
+	contract.AnnotationAgentJSONPatch: func(o *Options, v string) (err error) {
+		o.AgentJSONPatch, err = validateJSONPatch(v)
+		return err
+	},
+	contract.AnnotationAgentInitJSONPatch: func(o *Options, v string) (err error) {
+		o.AgentInitJSONPatch, err = validateJSONPatch(v)
+		return err
+	},
+	contract.AnnotationVolumeReadWrite: func(o *Options, v string) (err error) {
+		o.VolumeReadWrite, err = validateBool(v)
+		return err
+	},
 	contract.AnnotationVolumePath: func(o *Options, v string) (err error) {
 		o.VolumePath, err = validateMountPath(v)
 		return err
@@ -72,6 +96,13 @@ var fields = map[string]func(*Options, string) error{
 	contract.AnnotationAuthType:      vaultField(ValidateAuthType, func(o *Options) *string { return &o.Vault.AuthType }),
 	contract.AnnotationProxyAddress:  vaultField(ValidateProxyAddress, func(o *Options) *string { return &o.Vault.ProxyAddress }),
 	contract.AnnotationTokenAudience: vaultField(ValidateAudience, func(o *Options) *string { return &o.Vault.TokenAudience }),
+	contract.AnnotationTLSSkipVerify: func(o *Options, v string) (err error) {
+		o.Vault.TLSSkipVerify, err = validateBool(v)
+		return err
+	},
+	contract.AnnotationTLSCAFile:         vaultField(ValidateSecretKey, func(o *Options) *string { return &o.Vault.CAKey }),
+	contract.AnnotationTLSClientCertFile: vaultField(ValidateSecretKey, func(o *Options) *string { return &o.Vault.ClientCertKey }),
+	contract.AnnotationTLSClientKeyFile:  vaultField(ValidateSecretKey, func(o *Options) *string { return &o.Vault.ClientKeyKey }),
 }
 
 type secretField func(*Secret, string) error
@@ -108,6 +139,10 @@ var secretFields = map[string]secretField{
 		s.File = v
 		return nil
 	},
+	contract.AnnotationVolumePathPrefix: func(s *Secret, v string) (err error) {
+		s.VolumePath, err = validateMountPath(v)
+		return err
+	},
 	contract.AnnotationPermsPrefix: func(s *Secret, v string) (err error) {
 		s.Perms, err = contract.ParseFileMode(v)
 		return err
@@ -128,6 +163,28 @@ func validateInject(_ *Options, v string) error {
 	return nil
 }
 
+// validateJSONPatch accepts an RFC 6902 JSON patch whose ops each have a path.
+func validateJSONPatch(v string) (string, error) {
+	patch, err := jsonpatchapply.DecodePatch([]byte(v))
+	if err != nil {
+		return "", errors.New(`must be a JSON patch (RFC 6902) of the agent container, such as [{"op":"add","path":"/env/-","value":{"name":"X","value":"y"}}]`)
+	}
+	for i, op := range patch {
+		if _, err := op.Path(); err != nil {
+			return "", fmt.Errorf("op %d has no path: every op needs a JSON pointer into the agent container", i)
+		}
+	}
+	return v, nil
+}
+
+// validateBool accepts exactly "true" and "false", as inject does.
+func validateBool(v string) (bool, error) {
+	if v != "true" && v != "false" {
+		return false, errors.New(`must be "true" or "false"`)
+	}
+	return v == "true", nil
+}
+
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$`)
 
 func validateName(v, what string) (string, error) {
@@ -140,13 +197,29 @@ func validateName(v, what string) (string, error) {
 var mountRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$`)
 
 // validateAuthPath accepts "auth/kubernetes", "kubernetes" or "auth/clusters/prod" and returns
-// the "auth/..." form.
+// the "auth/..." form. "us-west-org/auth/kubernetes" (an "auth" segment after a prefix) is a
+// mount in the Vault Enterprise namespace us-west-org, below the pod's namespace, as Vault
+// Agent reads vault-k8s' auth-path: it is kept as it is, and the agent logs in at
+// us-west-org/auth/kubernetes/login.
 func validateAuthPath(v string) (string, error) {
-	p := strings.TrimPrefix(strings.Trim(v, "/"), "auth/")
-	if !mountRE.MatchString(p) || strings.Contains("/"+p+"/", "/../") || strings.Contains("/"+p+"/", "/./") {
-		return "", errors.New("must be a Vault auth mount such as auth/kubernetes")
+	bad := errors.New("must be a Vault auth mount such as auth/kubernetes, or <namespace>/auth/<mount> for a mount in a child namespace")
+	p := strings.Trim(v, "/")
+	if i := strings.Index(p, "/auth/"); i > 0 && !strings.HasPrefix(p, "auth/") {
+		ns, mount := p[:i], p[i+len("/auth/"):]
+		if !validMount(ns) || !validMount(mount) {
+			return "", bad
+		}
+		return ns + "/auth/" + mount, nil
+	}
+	p = strings.TrimPrefix(p, "auth/")
+	if !validMount(p) {
+		return "", bad
 	}
 	return "auth/" + p, nil
+}
+
+func validMount(p string) bool {
+	return mountRE.MatchString(p) && !strings.Contains("/"+p+"/", "/../") && !strings.Contains("/"+p+"/", "/./")
 }
 
 const minRefresh, maxRefresh = 5 * time.Second, 24 * time.Hour
@@ -219,11 +292,17 @@ func checkSystemPath(v string) error {
 	return nil
 }
 
+// quantity parses an agent resource; "" means none (a zero quantity, which the agent container
+// then omits, whatever the flag says), as vault-k8s documents for its agent-limits-*.
 func quantity(field func(*Options) **resource.Quantity) func(*Options, string) error {
 	return func(o *Options, v string) error {
+		if v == "" {
+			*field(o) = &resource.Quantity{}
+			return nil
+		}
 		q, err := resource.ParseQuantity(v)
 		if err != nil || q.Sign() <= 0 {
-			return errors.New("must be a positive Kubernetes quantity such as 50m (CPU) or 32Mi (memory)")
+			return errors.New(`must be a positive Kubernetes quantity such as 50m (CPU) or 32Mi (memory), or "" for none`)
 		}
 		*field(o) = &q
 		return nil

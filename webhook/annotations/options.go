@@ -23,9 +23,18 @@ type Options struct {
 	Mode       string
 	Refresh    time.Duration
 	Containers []string // nil: every container
-	VolumePath string
+	// ContainersIncludeInit: with Containers, every init container is selected too.
+	ContainersIncludeInit bool
+	VolumePath            string
+	// VolumeReadWrite: the app containers mount the secrets volume read-write.
+	VolumeReadWrite bool
 
 	CPURequest, CPULimit, MemoryRequest, MemoryLimit *resource.Quantity
+	// CopyVolumeMountsFrom names the container whose mounts the agent copies, read-only.
+	CopyVolumeMountsFrom string
+	// AgentJSONPatch and AgentInitJSONPatch are JSON patches of the agent containers, checked
+	// for syntax here and for what they change when the plan applies them.
+	AgentJSONPatch, AgentInitJSONPatch string
 
 	Vault VaultOptions // connection to Vault (vault.go)
 
@@ -51,6 +60,8 @@ type Secret struct {
 	Compat   string // "" or a contract.CompatVaultAgent value; only with Template
 	// LeftDelim, RightDelim replace "{{" and "}}" in Template ("" for the default).
 	LeftDelim, RightDelim string
+	// VolumePath: a further mount path of the secrets volume where this file is read.
+	VolumePath string
 }
 
 // Error lists every invalid annotation of a pod. Its message is what a user sees when the API

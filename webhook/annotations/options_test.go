@@ -36,6 +36,9 @@ func TestValidators(t *testing.T) {
 		{"auth-path", "auth/../sys", "auth mount"},
 		{"auth-path", "", "auth mount"},
 		{"auth-path", "auth/a b", "auth mount"},
+		{"auth-path", "us-west-org/auth/kubernetes", ""},
+		{"auth-path", "../auth/kubernetes", "<namespace>/auth/<mount>"},
+		{"auth-path", "us-west-org/auth/a b", "auth mount"},
 		{"mode", "sidecar", ""},
 		{"mode", "init-only", ""},
 		{"mode", "initonly", `"init-only"`},
@@ -48,6 +51,20 @@ func TestValidators(t *testing.T) {
 		{"containers", "app, worker", ""},
 		{"containers", "App", "container names"},
 		{"containers", "app,,worker", "container names"},
+		{"containers-include-init", "true", ""},
+		{"agent-json-patch", `[{"op":"add","path":"/env/-","value":{"name":"X","value":"y"}}]`, ""},
+		{"agent-init-json-patch", "not json", "JSON patch (RFC 6902)"},
+		{"agent-copy-volume-mounts", "app", ""},
+		{"agent-copy-volume-mounts", "App", "name of one of the pod's containers"},
+		{"tls-skip-verify", "false", ""},
+		{"tls-skip-verify", "True", `"true" or "false"`},
+		{"tls-ca-file", "ca-cert.pem", ""},
+		{"tls-client-cert-file", "client.crt", ""},
+		{"tls-client-key-file", "sub/client.key", "key of the tls-secret's Secret"},
+		{"tls-ca-file", "..", "key of the tls-secret's Secret"},
+		{"volume-read-write", "true", ""},
+		{"volume-read-write", "1", `"true" or "false"`},
+		{"containers-include-init", "yes", `"true" or "false"`},
 		{"volume-path", "/vault/secrets", ""},
 		{"volume-path", "/etc/app/secrets", ""},
 		{"volume-path", "vault/secrets", "absolute"},
@@ -57,6 +74,8 @@ func TestValidators(t *testing.T) {
 		{"agent-cpu-request", "50m", ""},
 		{"agent-cpu-request", "fast", "quantity"},
 		{"agent-cpu-limit", "-1", "positive"},
+		{"agent-cpu-limit", "", ""},
+		{"agent-memory-request", "", ""},
 		{"agent-memory-request", "32Mi", ""},
 		{"agent-memory-limit", "0", "positive"},
 		{"secret-db", "secret/data/app/db", ""},
@@ -161,6 +180,9 @@ func TestParseResolvesOptions(t *testing.T) {
 	))
 	if err != nil || len(warnings) != 0 {
 		t.Fatalf("Parse: %v, warnings %v", err, warnings)
+	}
+	if o, _, _ := Parse(map[string]string{contract.AnnotationAuthPath: "/us-west-org/auth/kubernetes/"}); o.AuthPath != "us-west-org/auth/kubernetes" {
+		t.Errorf("a namespace-prefixed auth-path gives %q, want us-west-org/auth/kubernetes (not under auth/)", o.AuthPath)
 	}
 	if opts.Role != "app" || opts.AuthPath != "auth/k8s" || opts.Mode != contract.ModeInitOnly ||
 		opts.Refresh != 90*time.Second || strings.Join(opts.Containers, ",") != "app,worker" ||

@@ -24,6 +24,9 @@ type VaultOptions struct {
 	AuthType      string // contract.AuthKubernetes or contract.AuthJWT
 	ProxyAddress  string
 	TokenAudience string
+	// Keys of the TLS Secret (files under contract.TLSDir); empty: ca.crt, tls.crt, tls.key.
+	CAKey, ClientCertKey, ClientKeyKey string
+	TLSSkipVerify                      bool // only with the webhook's --allow-vault-tls-skip-verify
 }
 
 // vaultField validates a value and stores its normalized form.
@@ -42,6 +45,15 @@ func vaultField(validate func(string) (string, error), field func(*Options) *str
 func ValidateTLSSecret(v string) (string, error) {
 	if errs := validation.IsDNS1123Subdomain(v); len(errs) > 0 {
 		return "", errors.New("must be the name of a Secret in the pod's namespace (lower-case letters, digits, '-', '.') holding ca.crt and optionally tls.crt and tls.key")
+	}
+	return v, nil
+}
+
+// ValidateSecretKey accepts a key of the tls-secret's Secret, which is a file name under
+// contract.TLSDir in the agent.
+func ValidateSecretKey(v string) (string, error) {
+	if len(validation.IsConfigMapKey(v)) > 0 {
+		return "", errors.New("must be a key of the tls-secret's Secret, such as ca.crt or client.crt (letters, digits, '-', '_', '.'; no '/')")
 	}
 	return v, nil
 }

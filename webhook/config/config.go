@@ -84,6 +84,7 @@ func (c *Config) BindInjection(fs *flag.FlagSet) {
 	fs.StringVar(&d.VaultProxyAddr, "vault-proxy-address", d.VaultProxyAddr, "proxy (http, https or socks5 URL) between the agent and Vault")
 	fs.StringVar(&d.AuthType, "default-auth-type", d.AuthType, "kubernetes or jwt, for pods without the auth-type annotation")
 	fs.BoolVar(&d.AllowHTTPVault, "allow-http-vault", d.AllowHTTPVault, "accept http:// Vault addresses in the vault-address annotation")
+	fs.BoolVar(&d.AllowTLSSkipVerify, "allow-vault-tls-skip-verify", d.AllowTLSSkipVerify, "accept tls-skip-verify: \"true\", an agent that does not verify Vault's certificate")
 	fs.StringVar(&d.AgentImage, "agent-image", d.AgentImage, "agent image, pinned by tag or digest (default: the agent of this release)")
 	fs.StringVar(&d.AgentImagePullPolicy, "agent-image-pull-policy", d.AgentImagePullPolicy, "Always, IfNotPresent or Never")
 	fs.IntVar(&d.AgentMetricsPort, "agent-metrics-port", d.AgentMetricsPort, "localhost port of the agent sidecar's /healthz and /metrics (0: off)")

@@ -94,6 +94,9 @@ func (b *bound) err() error {
 	return &LimitError{What: what, Count: b.n, Limit: b.limit, Fix: b.fix}
 }
 
+// copiedMount is a copied mount in the agent container but for its strings, with the comma.
+const copiedMount = `{"name":,"readOnly":true,"mountPath":,"subPath":},`
+
 // mountOp is the longest secrets-mount op but for its mount path, with the comma after it.
 const mountOp = `{"op":"add","path":"/spec/initContainers/255/volumeMounts/-","value":{"name":"` + contract.SecretsVolume + `","readOnly":true,"mountPath":}},`
 
@@ -111,7 +114,18 @@ func (p *plan) patchBytes(pod *corev1.Pod, config string) (total, mounts int) {
 			}
 		}
 	}
-	total = patchFixedBytes + jsonLen(config) + mounts*(len(mountOp)+jsonLen(p.volumePath)) +
+	perContainer := 0
+	for _, mp := range p.mountPaths() {
+		perContainer += len(mountOp) + jsonLen(mp.path)
+	}
+	// The JSON patch annotations add at most their own size to each agent container (values
+	// are JSON already; escaping them again at most doubles them).
+	total += 4 * (len(p.opts.AgentJSONPatch) + len(p.opts.AgentInitJSONPatch))
+	// agent-copy-volume-mounts: each copy is in every agent container (two when classic).
+	for _, m := range p.copied {
+		total += 2 * (len(copiedMount) + jsonLen(m.Name) + jsonLen(m.MountPath) + jsonLen(m.SubPath))
+	}
+	total += patchFixedBytes + jsonLen(config) + mounts*perContainer +
 		2*jsonLen(p.d.AgentImage) + jsonLen(p.tokenAudience()) + jsonLen(p.tlsSecret())
 	return total, mounts
 }

@@ -36,6 +36,8 @@ type Defaults struct {
 	VaultProxyAddr string
 	AuthType       string // contract.AuthKubernetes or contract.AuthJWT
 	AllowHTTPVault bool   // accept http:// in the vault-address annotation
+	// AllowTLSSkipVerify accepts tls-skip-verify: "true" (an agent that trusts any certificate).
+	AllowTLSSkipVerify bool
 
 	AgentImage           string
 	AgentImagePullPolicy string // Always, IfNotPresent or Never
@@ -112,7 +114,7 @@ func (d *Defaults) Validate() error {
 		}
 	}
 	if p, err := annotations.NormalizeAuthPath(d.AuthPath); err != nil || p != d.AuthPath {
-		bad("default auth path %q is invalid: use the form auth/<mount>, such as auth/kubernetes", d.AuthPath)
+		bad("default auth path %q is invalid: use the form auth/<mount>, such as auth/kubernetes, or <namespace>/auth/<mount>", d.AuthPath)
 	}
 	if d.Sidecar != SidecarNative && d.Sidecar != SidecarClassic {
 		bad("sidecar mode %q is invalid: use %s or %s", d.Sidecar, SidecarNative, SidecarClassic)

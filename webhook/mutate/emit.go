@@ -51,15 +51,15 @@ func (p *plan) patch(pod *corev1.Pod) []jsonpatch.Operation {
 	}
 	addAll("/spec/volumes", len(pod.Spec.Volumes), vs...)
 
-	mount := p.secretsMount()
+	mounts := p.secretsMounts()
 	for i, c := range pod.Spec.InitContainers {
 		if p.targets[c.Name] {
-			addAll("/spec/initContainers/"+strconv.Itoa(i)+"/volumeMounts", len(c.VolumeMounts), mount)
+			addAll("/spec/initContainers/"+strconv.Itoa(i)+"/volumeMounts", len(c.VolumeMounts), mounts...)
 		}
 	}
 	for i, c := range pod.Spec.Containers {
 		if p.targets[c.Name] {
-			addAll("/spec/containers/"+strconv.Itoa(i)+"/volumeMounts", len(c.VolumeMounts), mount)
+			addAll("/spec/containers/"+strconv.Itoa(i)+"/volumeMounts", len(c.VolumeMounts), mounts...)
 		}
 	}
 
@@ -69,7 +69,7 @@ func (p *plan) patch(pod *corev1.Pod) []jsonpatch.Operation {
 		add("/spec/initContainers/0", p.initAgent())
 	}
 	if p.shape == ShapeClassic {
-		add("/spec/containers/-", p.agent(contract.AgentContainer, false))
+		add("/spec/containers/-", p.sidecarAgent())
 	}
 	return ops
 }
@@ -140,14 +140,25 @@ func (p *plan) tlsVolume() corev1.Volume {
 	}}}
 }
 
-// secretsMount is what each selected app container gets appended to its volumeMounts.
-func (p *plan) secretsMount() corev1.VolumeMount {
-	return corev1.VolumeMount{Name: contract.SecretsVolume, MountPath: p.volumePath, ReadOnly: true}
+// initAgent is the agent container that goes first among the init containers, so the pod's
+// own init containers can read the secrets too; patched by the JSON patch annotations
+// (agentpatch.go).
+func (p *plan) initAgent() corev1.Container {
+	if p.patchedInit != nil {
+		return *p.patchedInit
+	}
+	return p.baseInitAgent()
 }
 
-// initAgent is the agent container that goes first among the init containers, so the pod's
-// own init containers can read the secrets too.
-func (p *plan) initAgent() corev1.Container {
+// sidecarAgent is the classic shape's long-running agent, patched like initAgent.
+func (p *plan) sidecarAgent() corev1.Container {
+	if p.patchedSidecar != nil {
+		return *p.patchedSidecar
+	}
+	return p.agent(contract.AgentContainer, false)
+}
+
+func (p *plan) baseInitAgent() corev1.Container {
 	if p.shape != ShapeNative {
 		return p.agent(contract.AgentInitContainer, true)
 	}
@@ -182,6 +193,7 @@ func (p *plan) agent(name string, once bool) corev1.Container {
 	if p.tlsSecret() != "" {
 		mounts = append(mounts, tlsMount())
 	}
+	mounts = append(mounts, p.copied...)
 	return corev1.Container{
 		Name:                     name,
 		Image:                    p.d.AgentImage,

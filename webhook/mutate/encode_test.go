@@ -32,7 +32,7 @@ func TestHandEncoding(t *testing.T) {
 			build{string(shape) + "/initAgent", func() any { return p.initAgent() }},
 			build{string(shape) + "/sidecar", func() any { return p.agent(contract.AgentContainer, false) }},
 			build{string(shape) + "/initAgents", func() any { return []corev1.Container{p.initAgent()} }},
-			build{string(shape) + "/mount", func() any { return p.secretsMount() }},
+			build{string(shape) + "/mount", func() any { return p.secretsMounts()[0] }},
 		)
 		for i := range p.volumes() {
 			builds = append(builds, build{string(shape) + "/volume", func() any { return &p.volumes()[i] }})

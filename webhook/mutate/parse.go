@@ -111,9 +111,15 @@ func resourceProblems(opts annotations.Options, d Defaults) []string {
 // vaultProblems are the connection checks that need the defaults: a plain-HTTP address sends
 // the agent's token and the secrets in clear, so only a webhook that allows it accepts one.
 func vaultProblems(opts annotations.Options, d Defaults) []string {
+	var problems []string
 	if annotations.IsHTTP(opts.Vault.Address) && !d.AllowHTTPVault {
-		return []string{fmt.Sprintf("%s=%q: this webhook refuses plain-HTTP Vault addresses, which would send the agent's token and the secrets unencrypted: use https:// (or start the webhook with --allow-http-vault)",
-			contract.AnnotationVaultAddress, opts.Vault.Address)}
+		problems = append(problems, fmt.Sprintf("%s=%q: this webhook refuses plain-HTTP Vault addresses, which would send the agent's token and the secrets unencrypted: use https:// (or start the webhook with --allow-http-vault)",
+			contract.AnnotationVaultAddress, opts.Vault.Address))
 	}
-	return nil
+	// Without verification anyone on the path can pose as Vault and take the agent's token.
+	if opts.Vault.TLSSkipVerify && !d.AllowTLSSkipVerify {
+		problems = append(problems, fmt.Sprintf(`%s="true": this webhook refuses agents that do not verify Vault's certificate, which would hand the agent's token to anyone posing as Vault: give the agent Vault's CA with %s (or the webhook's --vault-ca-bundle), or start the webhook with --allow-vault-tls-skip-verify`,
+			contract.AnnotationTLSSkipVerify, contract.AnnotationTLSSecret))
+	}
+	return problems
 }

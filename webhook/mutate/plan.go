@@ -18,9 +18,14 @@ type plan struct {
 	opts       annotations.Options
 	shape      Shape
 	volumePath string
-	targets    map[string]bool // containers (and init containers) that get the secrets mount
-	config     string          // the agent's contract.Config as JSON
-	warnings   []string        // why the plan differs from what was asked, and what cannot work
+	extraPaths []mountPath          // the secrets' volume-path-<name> (paths.go)
+	copied     []corev1.VolumeMount // agent-copy-volume-mounts' container's, read-only (paths.go)
+	// patchedInit and patchedSidecar are the agent containers after the JSON patch
+	// annotations (agentpatch.go); nil without them.
+	patchedInit, patchedSidecar *corev1.Container
+	targets                     map[string]bool // containers (and init containers) that get the secrets mount
+	config                      string          // the agent's contract.Config as JSON
+	warnings                    []string        // why the plan differs from what was asked, and what cannot work
 }
 
 // newPlan plans the injection into pod: the agent's shape, the containers that get the
@@ -40,13 +45,17 @@ func newPlan(pod *corev1.Pod, opts annotations.Options, d Defaults) (*plan, erro
 		p.volumePath = contract.DefaultVolumePath
 	}
 	var problems []string
-	targets, err := selectTargets(pod, opts.Containers)
+	targets, err := selectTargets(pod, opts.Containers, opts.ContainersIncludeInit)
 	if err != nil {
 		problems = append(problems, err.Error())
 	}
 	p.targets = targets
+	problems = append(problems, p.planExtraPaths()...) // before conflicts, which checks them
 	problems = append(problems, p.conflicts(pod)...)
+	problems = append(problems, p.planCopiedMounts(pod)...)
+	problems = append(problems, p.planAgentPatches()...) // after every other input of the agent containers
 	problems = append(problems, p.planReload(pod)...)
+	problems = append(problems, p.tlsKeyProblems()...)
 	p.warnings = append(p.warnings, p.readabilityWarnings(pod)...) // after planReload: it may change the agent's UID
 	cfg, err := p.agentConfig()
 	if err != nil {
@@ -80,7 +89,9 @@ func (p *plan) adjustShape(pod *corev1.Pod) {
 	}
 }
 
-func selectTargets(pod *corev1.Pod, names []string) (map[string]bool, error) {
+// selectTargets are the containers named (all when names is nil), and with includeInit every
+// init container as well.
+func selectTargets(pod *corev1.Pod, names []string, includeInit bool) (map[string]bool, error) {
 	all := map[string]bool{}
 	var have []string
 	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
@@ -104,6 +115,11 @@ func selectTargets(pod *corev1.Pod, names []string) (map[string]bool, error) {
 		sort.Strings(have)
 		return nil, fmt.Errorf("%s=%q names %s, which the pod does not have (its containers: %s): list existing container names",
 			contract.AnnotationContainers, strings.Join(names, ","), strings.Join(missing, ", "), strings.Join(have, ", "))
+	}
+	if includeInit {
+		for _, c := range pod.Spec.InitContainers {
+			targets[c.Name] = true
+		}
 	}
 	return targets, nil
 }
@@ -162,18 +178,25 @@ func ourMounts(container string, mounts []corev1.VolumeMount, declared map[strin
 	return problems
 }
 
-// pathOverlaps refuses a selected container's mounts at, above or below the secrets path.
+// pathOverlaps refuses a selected container's mounts at, above or below a secrets path.
 func (p *plan) pathOverlaps(c corev1.Container) []string {
 	var problems []string
 	for _, m := range c.VolumeMounts {
 		// Cleaned: the runtime mounts "/vault//secrets/" at /vault/secrets too.
 		mp := path.Clean("/" + m.MountPath)
-		if mp == p.volumePath || strings.HasPrefix(p.volumePath, strings.TrimSuffix(mp, "/")+"/") || strings.HasPrefix(mp, p.volumePath+"/") {
-			problems = append(problems, fmt.Sprintf("container %q already mounts %q at %s, which overlaps the secrets path %s: set %s to a free directory",
-				c.Name, m.Name, m.MountPath, p.volumePath, contract.AnnotationVolumePath))
+		for _, sp := range p.mountPaths() {
+			if overlaps(mp, sp.path) {
+				problems = append(problems, fmt.Sprintf("container %q already mounts %q at %s, which overlaps the secrets path %s: set %s to a free directory",
+					c.Name, m.Name, m.MountPath, sp.path, sp.key))
+			}
 		}
 	}
 	return problems
+}
+
+// overlaps reports whether a is b, or a directory above or below it.
+func overlaps(a, b string) bool {
+	return a == b || strings.HasPrefix(b, strings.TrimSuffix(a, "/")+"/") || strings.HasPrefix(a, strings.TrimSuffix(b, "/")+"/")
 }
 
 // metricsPortConflicts refuses an app container that declares the agent's metrics port while

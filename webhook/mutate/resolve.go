@@ -2,6 +2,8 @@ package mutate
 
 import (
 	"bytes"
+	"fmt"
+	"sort"
 	"unsafe"
 
 	"github.com/vault-injector/vault-injector/contract"
@@ -85,12 +87,46 @@ func (p *plan) vaultConfig() contract.Vault {
 		CACert:       p.d.VaultCACert,
 		ServerName:   pick(p.opts.Vault.ServerName, p.d.VaultTLSServerName),
 		ProxyAddress: pick(p.opts.Vault.ProxyAddress, p.d.VaultProxyAddr),
+		// parse refuses it without --allow-vault-tls-skip-verify
+		InsecureSkipVerify: p.opts.Vault.TLSSkipVerify,
 	}
 	if p.tlsSecret() != "" {
-		v.CACert, v.CACertFile = "", contract.TLSCAFile
-		v.ClientCert, v.ClientKey, v.ClientCertOptional = contract.TLSClientCert, contract.TLSClientKey, true
+		o := p.opts.Vault
+		v.CACert, v.CACertFile = "", tlsFile(o.CAKey, contract.TLSCAFile)
+		v.ClientCert, v.ClientKey = tlsFile(o.ClientCertKey, contract.TLSClientCert), tlsFile(o.ClientKeyKey, contract.TLSClientKey)
+		// Named keys ask for a client certificate: a missing one is then an error.
+		v.ClientCertOptional = o.ClientCertKey == "" && o.ClientKeyKey == ""
 	}
 	return v
+}
+
+// tlsFile is the file of the tls-secret's key in the agent, else def.
+func tlsFile(key, def string) string {
+	if key == "" {
+		return def
+	}
+	return contract.TLSDir + "/" + key
+}
+
+// tlsKeyProblems refuses Secret keys without a tls-secret to read them from, and half a client
+// certificate.
+func (p *plan) tlsKeyProblems() []string {
+	o := p.opts.Vault
+	var problems []string
+	if p.tlsSecret() == "" {
+		for key, v := range map[string]string{contract.AnnotationTLSCAFile: o.CAKey, contract.AnnotationTLSClientCertFile: o.ClientCertKey, contract.AnnotationTLSClientKeyFile: o.ClientKeyKey} {
+			if v != "" {
+				problems = append(problems, fmt.Sprintf("%s names a key of the TLS Secret, but the pod has no %s and the webhook no --vault-tls-secret: set %s to the Secret holding %s",
+					key, contract.AnnotationTLSSecret, contract.AnnotationTLSSecret, v))
+			}
+		}
+		sort.Strings(problems)
+	}
+	if (o.ClientCertKey == "") != (o.ClientKeyKey == "") {
+		problems = append(problems, fmt.Sprintf("%s and %s go together (a client certificate and its key): set both, or neither for tls.crt and tls.key",
+			contract.AnnotationTLSClientCertFile, contract.AnnotationTLSClientKeyFile))
+	}
+	return problems
 }
 
 // authMethod is the contract's method; kubernetes stays implicit (the empty method).

@@ -65,11 +65,11 @@ var secretPrefixes = []secretPrefix{
 		if pod == "" {
 			pod = contract.DefaultVolumePath
 		}
+		s := t.secret(raw, k)
 		if path.Clean(v) != pod {
-			t.refuse(k, "all files share one volume, mounted at secret-volume-path (%s): drop the per-secret path, or give each group of secrets its own pod", pod)
-			return
+			// vault-k8s writes the file under v: the secrets volume is mounted there too.
+			s.volumePath = path.Clean(v)
 		}
-		t.secret(raw, k)
 	}},
 	{"auth-config-", func(t *translator, k, _, _ string) {
 		t.refuse(k, "extra settings of the auth method are not supported: the agent logs in with the pod's projected service-account token and role")
@@ -175,6 +175,9 @@ func (t *translator) writeSecret(s *secret, name string) {
 	}
 	if s.right != "" {
 		t.out[contract.AnnotationRightDelimPrefix+name] = s.right
+	}
+	if s.volumePath != "" {
+		t.out[contract.AnnotationVolumePathPrefix+name] = s.volumePath
 	}
 	// Every translated template was written for Vault Agent.
 	t.out[contract.AnnotationCompatPrefix+name] = contract.CompatVaultAgent

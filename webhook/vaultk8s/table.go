@@ -1,6 +1,7 @@
 package vaultk8s
 
 import (
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -48,7 +49,11 @@ func same(t *translator, k, _ string) { t.verdict(k, Translated) } // already ou
 // podKeys are the pod-wide vault-k8s annotations (without the prefix).
 var podKeys = map[string]podKey{
 	"agent-inject": boolKey(
-		func(t *translator, k, _ string) { t.set(k, contract.AnnotationInject, contract.InjectTrue) },
+		func(t *translator, k, _ string) {
+			t.set(k, contract.AnnotationInject, contract.InjectTrue)
+			// vault-k8s mounts the secrets volume read-write into the app containers.
+			t.set(k, contract.AnnotationVolumeReadWrite, "true")
+		},
 		func(t *translator, k, _ string) { t.set(k, contract.AnnotationInject, "false") }),
 	"agent-inject-status": func(t *translator, k, v string) {
 		if v == "injected" {
@@ -57,9 +62,16 @@ var podKeys = map[string]podKey{
 		}
 		t.warn(k, "vault-injector injects a pod once, at creation; a changed pod template makes new pods that are injected anew")
 	},
-	"role":                                   to(contract.AnnotationRole),
-	"auth-path":                              to(contract.AnnotationAuthPath),
-	"agent-inject-containers":                to(contract.AnnotationContainers),
+	"role":      to(contract.AnnotationRole),
+	"auth-path": to(contract.AnnotationAuthPath),
+	"agent-inject-containers": func(t *translator, k, v string) {
+		// vault-k8s mounts the secrets into the named containers and, when its init agent runs
+		// (agent-pre-populate, on by default), into every init container.
+		t.set(k, contract.AnnotationContainers, v)
+		if pre, err := strconv.ParseBool(t.in[Prefix+"agent-pre-populate"]); err != nil || pre {
+			t.set(k, contract.AnnotationContainersIncludeInit, "true")
+		}
+	},
 	"secret-volume-path":                     to(contract.AnnotationVolumePath),
 	"agent-requests-cpu":                     to(contract.AnnotationAgentCPURequest),
 	"agent-requests-mem":                     to(contract.AnnotationAgentMemoryRequest),
@@ -78,13 +90,11 @@ var podKeys = map[string]podKey{
 		}
 		t.set(k, contract.AnnotationAuthType, v)
 	},
-	"ca-cert":     tlsFile("ca.crt"),
-	"client-cert": tlsFile("tls.crt"),
-	"client-key":  tlsFile("tls.key"),
-	"ca-key":      refuseAlways("a directory of CA certificates is not supported: put the CA in the tls-secret Secret under the key ca.crt"),
-	"tls-skip-verify": boolKey(
-		refuseAlways("the agent always verifies Vault's certificate: give it the CA with tls-secret (key ca.crt) or the webhook's --vault-ca-bundle"),
-		same),
+	"ca-cert":         tlsFile(contract.AnnotationTLSCAFile, "ca.crt"),
+	"client-cert":     tlsFile(contract.AnnotationTLSClientCertFile, "tls.crt"),
+	"client-key":      tlsFile(contract.AnnotationTLSClientKeyFile, "tls.key"),
+	"ca-key":          caPath,
+	"tls-skip-verify": boolKey(to(contract.AnnotationTLSSkipVerify), same), // refused unless --allow-vault-tls-skip-verify
 	"agent-pre-populate-only": boolKey(
 		func(t *translator, k, _ string) { t.set(k, contract.AnnotationMode, contract.ModeInitOnly) },
 		same),
@@ -111,9 +121,9 @@ var podKeys = map[string]podKey{
 
 	"agent-configmap":          refuseAlways("a ConfigMap with a whole Vault Agent configuration cannot be translated: move its templates into agent-inject-template-<name> annotations"),
 	"agent-extra-secret":       refuseAlways("the agent mounts no extra Secret: Vault's CA and client certificate come from tls-secret; templates come from annotations"),
-	"agent-json-patch":         refuseAlways("patches of the agent container are not supported: the webhook's flags set its image, resources and security context"),
-	"agent-init-json-patch":    refuseAlways("patches of the agent container are not supported: the webhook's flags set its image, resources and security context"),
-	"agent-copy-volume-mounts": refuseAlways("the agent does not mount the app's volumes; templates read Vault only"),
+	"agent-json-patch":         to(contract.AnnotationAgentJSONPatch),        // checked when applied
+	"agent-init-json-patch":    to(contract.AnnotationAgentInitJSONPatch),    // checked when applied
+	"agent-copy-volume-mounts": to(contract.AnnotationAgentCopyVolumeMounts), // copied read-only
 
 	"agent-image":                             drop("the agent image is the webhook's --agent-image"),
 	"agent-request-namespace":                 drop("it is written by vault-k8s, not read"),
@@ -145,14 +155,43 @@ var podKeys = map[string]podKey{
 	"log-format":                              drop("the agent logs JSON at info level"),
 }
 
-// tlsFile accepts ca-cert, client-cert and client-key when they name the file of tls-secret
-// that vault-injector reads under the same name.
-func tlsFile(want string) podKey {
+// tlsFile accepts ca-cert, client-cert and client-key naming a file of the tls-secret mount,
+// /vault/tls/<key>, and carries the key into ours.
+func tlsFile(ours, def string) podKey {
 	return func(t *translator, k, v string) {
-		if v == tlsMount+want && t.in[Prefix+"tls-secret"] != "" {
-			t.verdict(k, Translated) // read from tls-secret under that key
-			return
+		if key, ok := t.tlsKey(k, v, def); ok {
+			t.set(k, ours, key)
 		}
-		t.refuse(k, "vault-injector reads %s from the Secret named by tls-secret: put the file in that Secret under the key %s and set this annotation to %s", want, want, tlsMount+want)
+	}
+}
+
+var secretKeyRE = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
+
+// tlsKey is the Secret key of a file under the tls-secret mount, or a refusal naming the fix.
+func (t *translator) tlsKey(k, v, def string) (string, bool) {
+	key, ok := strings.CutPrefix(v, tlsMount)
+	if ok && t.in[Prefix+"tls-secret"] != "" {
+		if secretKeyRE.MatchString(key) && key != "." && key != ".." && len(key) <= 253 {
+			return key, true // the parser checks it again as a Secret key
+		}
+	}
+	t.refuse(k, "vault-injector reads Vault's TLS files from the Secret named by tls-secret, mounted at %s: set tls-secret and name a key of that Secret, such as %s%s", tlsMount, tlsMount, def)
+	return "", false
+}
+
+// caPath is ca-key, Vault's CA path (VAULT_CAPATH): a file of CA certificates under the
+// tls-secret mount is the CA file; ca-cert wins over it, as in Vault's client.
+func caPath(t *translator, k, v string) {
+	if strings.TrimSuffix(v, "/")+"/" == tlsMount {
+		t.refuse(k, "a directory of CA certificates is not supported: put the CA certificates in one file of the tls-secret Secret and name it with ca-cert (%sca.crt)", tlsMount)
+		return
+	}
+	key, ok := t.tlsKey(k, v, "ca.crt")
+	switch {
+	case !ok:
+	case t.in[Prefix+"ca-cert"] != "":
+		t.warn(k, "ca-cert is set, and Vault's client reads only ca-cert then")
+	default:
+		t.set(k, contract.AnnotationTLSCAFile, key)
 	}
 }

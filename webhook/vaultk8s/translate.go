@@ -96,6 +96,7 @@ type translator struct {
 type secret struct {
 	raw, path, template, file, perms string
 	left, right                      string   // template delimiters, "" for the defaults
+	volumePath                       string   // secret-volume-path-<name>, when not the pod's
 	hasSecret, hasTemplate, strict   bool     // strict: error-on-missing-key
 	keys                             []string // its vault.hashicorp.com annotations
 }

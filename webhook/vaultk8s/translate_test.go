@@ -29,6 +29,7 @@ func TestTranslateDefaults(t *testing.T) {
 		contract.AnnotationTemplatePrefix + "db.txt": "{{ with secret \"secret/data/db\" }}{{ range $k, $v := .Data }}{{ $k }}: {{ $v }}\n{{ end }}{{ end }}",
 		contract.AnnotationPermsPrefix + "db.txt":    "0644",
 		contract.AnnotationCompatPrefix + "db.txt":   contract.CompatVaultAgent,
+		contract.AnnotationVolumeReadWrite:           "true", // vault-k8s mounts the secrets read-write
 	}
 	for k, v := range want {
 		if r.Annotations[k] != v {
@@ -71,10 +72,20 @@ func TestTranslateValues(t *testing.T) {
 		{"render interval", vk("template-static-secret-render-interval", "1m"), contract.AnnotationRefresh, "1m", "", ""},
 		{"volume path", vk("secret-volume-path", "/etc/app"), contract.AnnotationVolumePath, "/etc/app", "", ""},
 		{"per-secret volume path, same", vk("secret-volume-path", "/etc/app", "agent-inject-secret-a", "kv/a", "secret-volume-path-a", "/etc/app/"), contract.AnnotationSecretPrefix + "a", "kv/a", "", ""},
-		{"per-secret volume path, other", vk("agent-inject-secret-a", "kv/a", "secret-volume-path-a", "/etc/other"), "", "", "one volume", ""},
+		{"containers with init containers", vk("agent-inject-containers", "app"), contract.AnnotationContainersIncludeInit, "true", "", ""},
+		{"containers without an init agent", vk("agent-inject-containers", "app", "agent-pre-populate", "false"), contract.AnnotationContainersIncludeInit, "", "", "no mode in which the app starts first"},
+		{"per-secret volume path, other", vk("agent-inject-secret-a", "kv/a", "secret-volume-path-a", "/etc/other/"), contract.AnnotationVolumePathPrefix + "a", "/etc/other", "", ""},
 		{"namespace", vk("namespace", "team-a"), contract.AnnotationNamespace, "team-a", "", ""},
 		{"tls", vk("tls-secret", "vault-tls", "ca-cert", "/vault/tls/ca.crt"), contract.AnnotationTLSSecret, "vault-tls", "", ""},
-		{"ca-cert elsewhere", vk("tls-secret", "vault-tls", "ca-cert", "/vault/tls/ca.pem"), "", "", "key ca.crt", ""},
+		{"ca-cert any key", vk("tls-secret", "vault-tls", "ca-cert", "/vault/tls/ca.pem"), contract.AnnotationTLSCAFile, "ca.pem", "", ""},
+		{"client-cert any key", vk("tls-secret", "vault-tls", "client-cert", "/vault/tls/client.crt"), contract.AnnotationTLSClientCertFile, "client.crt", "", ""},
+		{"client-key any key", vk("tls-secret", "vault-tls", "client-key", "/vault/tls/client.key"), contract.AnnotationTLSClientKeyFile, "client.key", "", ""},
+		{"ca-cert outside the mount", vk("tls-secret", "vault-tls", "ca-cert", "/etc/ssl/ca.pem"), "", "", "name a key of that Secret, such as /vault/tls/ca.crt", ""},
+		{"ca-cert in a subdirectory", vk("tls-secret", "vault-tls", "ca-cert", "/vault/tls/sub/ca.pem"), "", "", "set tls-secret and name a key", ""},
+		{"ca-cert without tls-secret", vk("ca-cert", "/vault/tls/ca.crt"), "", "", "set tls-secret", ""},
+		{"ca-key file", vk("tls-secret", "vault-tls", "ca-key", "/vault/tls/bundle.pem"), contract.AnnotationTLSCAFile, "bundle.pem", "", ""},
+		{"ca-key directory", vk("tls-secret", "vault-tls", "ca-key", "/vault/tls/"), "", "", "a directory of CA certificates is not supported", ""},
+		{"ca-key beside ca-cert", vk("tls-secret", "vault-tls", "ca-cert", "/vault/tls/ca.pem", "ca-key", "/vault/tls/b.pem"), contract.AnnotationTLSCAFile, "ca.pem", "", "Vault's client reads only ca-cert"},
 		{"tls-server-name", vk("tls-server-name", "vault.internal"), contract.AnnotationTLSServerName, "vault.internal", "", ""},
 		{"service", vk("service", "https://vault:8200"), contract.AnnotationVaultAddress, "https://vault:8200", "", ""},
 		{"auth-type jwt", vk("auth-type", "jwt"), contract.AnnotationAuthType, "jwt", "", ""},

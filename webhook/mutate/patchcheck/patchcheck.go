@@ -215,8 +215,8 @@ func (c *checker) original(where string, before, after json.RawMessage) {
 	bo, ao := c.object(where, before), c.object(where, after)
 	c.sameExcept(where, bo, ao, "volumeMounts")
 	bm, am := c.list(bo["volumeMounts"]), c.list(ao["volumeMounts"])
-	if len(am) < len(bm) || len(am) > len(bm)+1 {
-		c.fail("%s: %d mounts after the patch, %d before; want at most one appended", where, len(am), len(bm))
+	if len(am) < len(bm) {
+		c.fail("%s: %d mounts after the patch, %d before; want only appended ones", where, len(am), len(bm))
 		return
 	}
 	for i := range bm {
@@ -225,10 +225,26 @@ func (c *checker) original(where string, before, after json.RawMessage) {
 		}
 	}
 	if len(am) > len(bm) {
+		// Read-only, or read-write (no readOnly) with volume-read-write: the unit tests check
+		// which one a pod gets.
 		want := map[string]any{"name": contract.SecretsVolume, "mountPath": c.volumePath, "readOnly": true}
+		rw := map[string]any{"name": contract.SecretsVolume, "mountPath": c.volumePath}
 		var got map[string]any
-		if json.Unmarshal(am[len(bm)], &got) != nil || !reflect.DeepEqual(got, want) {
-			c.fail("%s: appended mount %s, want %v", where, am[len(bm)], want)
+		if json.Unmarshal(am[len(bm)], &got) != nil || !reflect.DeepEqual(got, want) && !reflect.DeepEqual(got, rw) {
+			c.fail("%s: appended mount %s, want %v (readOnly true or absent)", where, am[len(bm)], want)
+		}
+		// Further ones (volume-path-<name>): the same volume, as read-only as the first, each at
+		// its own path.
+		paths := map[any]bool{got["mountPath"]: true}
+		for _, m := range am[len(bm)+1:] {
+			var extra map[string]any
+			if json.Unmarshal(m, &extra) != nil || extra["name"] != contract.SecretsVolume || extra["readOnly"] != got["readOnly"] || len(extra) != len(got) {
+				c.fail("%s: further appended mount %s, want the secrets volume as %v", where, m, got)
+			}
+			if paths[extra["mountPath"]] {
+				c.fail("%s: mounts the secrets volume twice at %v", where, extra["mountPath"])
+			}
+			paths[extra["mountPath"]] = true
 		}
 	}
 }

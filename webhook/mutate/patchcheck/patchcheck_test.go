@@ -48,7 +48,7 @@ func TestVerify(t *testing.T) {
 		"a replace op":            {with(jsonpatch.Operation{Operation: "replace", Path: "/spec/containers/0/image", Value: "x"}), "may only add"},
 		"an edit of a user field": {with(jsonpatch.Operation{Operation: "add", Path: "/spec/initContainers/1/args", Value: []any{"-c"}}), "initContainers[0].args was added"},
 		"an unknown field lost":   {with(jsonpatch.Operation{Operation: "remove", Path: "/spec/initContainers/1/future"}), "initContainers[0].future changed"},
-		"a second mount":          {with(jsonpatch.Operation{Operation: "add", Path: "/spec/containers/0/volumeMounts/-", Value: mount}), "want at most one appended"},
+		"a second mount":          {with(jsonpatch.Operation{Operation: "add", Path: "/spec/containers/0/volumeMounts/-", Value: mount}), "mounts the secrets volume twice at"},
 		"an agent edited in place": {with(jsonpatch.Operation{Operation: "add", Path: "/spec/initContainers/0/env", Value: []any{map[string]any{"name": "X", "value": "y"}}}),
 			"no single op adds this container whole"},
 		"a capability added": {with(jsonpatch.Operation{Operation: "add", Path: "/spec/initContainers/0/securityContext/capabilities/add", Value: []any{"NET_ADMIN"}}),

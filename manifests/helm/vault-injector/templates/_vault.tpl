@@ -32,6 +32,9 @@
 {{- if .Values.vault.allowHTTP }}
 - --allow-http-vault=true
 {{- end }}
+{{- if .Values.vault.allowTLSSkipVerify }}
+- --allow-vault-tls-skip-verify=true
+{{- end }}
 {{- with .Values.agent.resources }}
 {{- with .requests }}
 {{- with .cpu }}
