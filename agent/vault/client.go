@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -38,6 +39,12 @@ func New(cfg *contract.Config) (*APIClient, error) {
 	ac := api.DefaultConfig()
 	if ac.Error != nil {
 		return nil, fmt.Errorf("reading VAULT_* environment: %w", ac.Error)
+	}
+	// Skipping verification is the webhook's decision (--allow-vault-tls-skip-verify and the
+	// pod's tls-skip-verify), never the environment's: a VAULT_SKIP_VERIFY added to the agent
+	// container (agent-json-patch) must not turn it off.
+	if t, ok := ac.HttpClient.Transport.(*http.Transport); ok && t.TLSClientConfig != nil {
+		t.TLSClientConfig.InsecureSkipVerify = v.InsecureSkipVerify
 	}
 	// No retries inside the API client, even with VAULT_MAX_RETRIES: every retry goes through
 	// the agent's own backoff.

@@ -44,3 +44,30 @@ func TestTLSFromConfig(t *testing.T) {
 		t.Errorf("untrusted server accepted: %v", err)
 	}
 }
+
+// TestSkipVerifyOnlyFromConfig: VAULT_SKIP_VERIFY in the agent's environment (which an
+// agent-json-patch could add) does not make an untrusted Vault trusted; the config's
+// insecureSkipVerify, which the webhook writes only under --allow-vault-tls-skip-verify, does.
+func TestSkipVerifyOnlyFromConfig(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{"data":{"k":"v"}}`))
+	}))
+	defer srv.Close()
+	t.Setenv("VAULT_CACERT", "")
+	t.Setenv("VAULT_SKIP_VERIFY", "true")
+	read := func(v contract.Vault) error {
+		v.Address = srv.URL
+		c, err := New(&contract.Config{Vault: v})
+		if err != nil {
+			return err
+		}
+		_, err = c.Read(context.Background(), "other/x")
+		return err
+	}
+	if err := read(contract.Vault{}); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("VAULT_SKIP_VERIFY=true made an untrusted server trusted: %v", err)
+	}
+	if err := read(contract.Vault{InsecureSkipVerify: true}); err != nil {
+		t.Errorf("insecureSkipVerify in the config: %v", err)
+	}
+}
