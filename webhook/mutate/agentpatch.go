@@ -83,7 +83,7 @@ func patchContainer(c corev1.Container, key, patch string) (corev1.Container, er
 			}
 		}
 	}
-	raw, err := json.Marshal(c)
+	raw, err := appendable(c)
 	if err != nil {
 		return c, fmt.Errorf("%s: encoding the agent container: %w", key, err)
 	}
@@ -101,6 +101,26 @@ func patchContainer(c corev1.Container, key, patch string) (corev1.Container, er
 		return c, fmt.Errorf("%s: the patched agent container would break the restricted Pod Security Standard at %s: keep the injector's security context", key, msg)
 	}
 	return patched, nil
+}
+
+// appendable is c as JSON with its lists present even when empty, so that an add at /env/-
+// (vault-k8s' agent always has an env, and its users' patches append to it) finds a list to
+// append to; empty lists are dropped again when the result is encoded.
+func appendable(c corev1.Container) ([]byte, error) {
+	raw, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, err
+	}
+	for _, list := range []string{"env", "envFrom", "ports", "volumeMounts", "volumeDevices"} {
+		if _, ok := doc[list]; !ok {
+			doc[list] = json.RawMessage("[]")
+		}
+	}
+	return json.Marshal(doc)
 }
 
 // ownedField says why an op at ptr may not be applied ("" when it may).

@@ -294,6 +294,11 @@ func TestAgentJSONPatch(t *testing.T) {
 	if a, i := agentOf(out, contract.AgentContainer), agentOf(out, contract.AgentInitContainer); len(a.Env) != 1 || a.Env[0].Name != "GOMEMLIMIT" || len(i.Env) != 1 || i.Env[0].Name != "PHASE" {
 		t.Errorf("classic: sidecar env %v, init env %v", a.Env, i.Env)
 	}
+	// vault-k8s' users append to the agent's env, which vault-k8s always gives it.
+	out, _ = injectVK8s(t, vk8sPod(map[string]string{"agent-json-patch": `[{"op":"add","path":"/env/-","value":{"name":"X","value":"y"}},{"op":"add","path":"/ports/-","value":{"containerPort":8080}}]`}, "app"))
+	if a := agentOf(out, contract.AgentContainer); len(a.Env) != 1 || a.Env[0].Name != "X" || len(a.Ports) != 1 {
+		t.Errorf("an append to the agent's empty env and ports: env %v, ports %v", a.Env, a.Ports)
+	}
 	for patch, want := range map[string]string{
 		`[{"op":"replace","path":"/securityContext/allowPrivilegeEscalation","value":true}]`: "restricted Pod Security Standard at /securityContext/allowPrivilegeEscalation",
 		`[{"op":"add","path":"/securityContext/capabilities/add","value":["NET_ADMIN"]}]`:    "at /securityContext/capabilities/add/0",
