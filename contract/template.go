@@ -91,7 +91,7 @@ func templateCalls(n parse.Node) []string {
 // as vault-k8s' agent-inject-template-<name> without agent-inject-secret-<name>. A {{define}}d
 // template's dot is what its caller passes, which the caller's own walk sees.
 func TemplateReadsDot(t *template.Template) bool {
-	return t.Tree != nil && NodeReadsDot(t.Tree.Root)
+	return t.Tree != nil && NodeReadsDot(t.Root)
 }
 
 // NodeReadsDot is TemplateReadsDot for one parse tree.

@@ -55,7 +55,10 @@ func TestSessionTokenSinkFollowsTheToken(t *testing.T) {
 
 	h.f.ExpireToken()
 	select {
-	case <-s.Lost():
+	case err := <-s.Lost():
+		if err == nil {
+			t.Error("the token was reported lost without a reason")
+		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the token was not reported lost")
 	}
