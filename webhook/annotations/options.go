@@ -129,7 +129,7 @@ type companion struct {
 }
 
 func (p *parser) problem(key, value, msg string) {
-	if strings.HasPrefix(key, contract.AnnotationTemplatePrefix) && !strings.HasPrefix(key, contract.AnnotationTemplateFilePrefix) {
+	if p.isTemplateKey(key) {
 		// A template may embed anything; name it, never echo it.
 		p.problems = append(p.problems, fmt.Sprintf("%s: %s", key, msg))
 		return
@@ -161,15 +161,29 @@ func (p *parser) parse(key, value string) {
 	}
 }
 
+// isTemplateKey reports whether key holds a template (not a template file's path).
+func (p *parser) isTemplateKey(key string) bool {
+	_, file := p.templateFileKey(key)
+	return strings.HasPrefix(key, contract.AnnotationTemplatePrefix) && !file
+}
+
+// templateFileKey reports whether key is template-file-<name> of secret name (see secretField).
+func (p *parser) templateFileKey(key string) (string, bool) {
+	name, ok := strings.CutPrefix(key, contract.AnnotationTemplateFilePrefix)
+	if !ok {
+		return "", false
+	}
+	_, declared := p.in[contract.AnnotationSecretPrefix+"file-"+name]
+	return name, !declared
+}
+
 // secretField finds the per-secret annotation key belongs to. template-file-<name> is the
 // template file of <name>, as vault-k8s reads agent-inject-template-file-<name>, unless the pod
 // declares a secret file-<name> (secret-file-<name>): then it stays that secret's template, as
 // before template files existed.
 func (p *parser) secretField(key string) (string, secretField, bool) {
-	if name, ok := strings.CutPrefix(key, contract.AnnotationTemplateFilePrefix); ok {
-		if _, declared := p.in[contract.AnnotationSecretPrefix+"file-"+name]; !declared {
-			return name, templateFileField, true
-		}
+	if name, ok := p.templateFileKey(key); ok {
+		return name, templateFileField, true
 	}
 	for prefix, apply := range secretFields {
 		if name, ok := strings.CutPrefix(key, prefix); ok && prefix != contract.AnnotationTemplateFilePrefix {
@@ -325,7 +339,7 @@ func (p *parser) templatesAlone() {
 		if _, ok := p.secrets[c.name]; ok || !strings.HasPrefix(c.key, contract.AnnotationTemplatePrefix) {
 			continue
 		}
-		if c.name == strings.TrimPrefix(c.key, contract.AnnotationTemplateFilePrefix) {
+		if _, file := p.templateFileKey(c.key); file {
 			// A template file: admission cannot see whether it reads its dot; the agent
 			// refuses an empty path when it does.
 			if contract.ValidateSecretName(c.name) == nil && len(p.secrets) < MaxSecrets {

@@ -49,5 +49,10 @@ func TestTemplateFile(t *testing.T) {
 		if err != nil || len(o.Secrets) != 1 || o.Secrets[0].Name != "file-db" || o.Secrets[0].Template != "{{ .Data.data.x }}" {
 			t.Fatalf("Parse() = %+v, %v", o.Secrets, err)
 		}
+		// Its template is named in a refusal, never echoed.
+		_, _, err = Parse(withInject("role", "r", "secret-file-db", "secret/data/db", "template-file-db", "{{ SECRET-LOOKING }}"))
+		if err == nil || strings.Contains(err.Error(), "SECRET-LOOKING") || !strings.Contains(err.Error(), "template-file-db") {
+			t.Errorf("Parse() = %v, want the key named and the template not echoed", err)
+		}
 	})
 }
