@@ -149,9 +149,15 @@ type Secret struct {
 	Name string `json:"name"`
 	// Path is the Vault logical path (KV v1, KV v2 with or without "data/", or dynamic).
 	Path string `json:"path"`
-	// Format is FormatJSON, FormatYAML, FormatEnv or FormatRawPrefix+key; ignored with Template.
+	// Format is FormatJSON, FormatYAML, FormatEnv or FormatRawPrefix+key; ignored with Template
+	// or TemplateFile.
 	Format   string `json:"format,omitempty"`
 	Template string `json:"template,omitempty"`
+	// TemplateFile, instead of Template, is an absolute path inside the agent container (one of
+	// the app's volumes, through agent-copy-volume-mounts) holding the template, as Vault
+	// Agent's template `source`. The agent reads it once at start and applies the checks
+	// admission applies to Template; the webhook cannot see its content, so it needs no Path.
+	TemplateFile string `json:"templateFile,omitempty"`
 	// File is the file name or relative path under SecretsDir.
 	File  string   `json:"file"`
 	Perms FileMode `json:"perms"`
@@ -164,6 +170,10 @@ type Secret struct {
 	LeftDelim  string `json:"leftDelim,omitempty"`
 	RightDelim string `json:"rightDelim,omitempty"`
 }
+
+// HasTemplate reports whether the secret renders a template (Template or TemplateFile) rather
+// than a Format.
+func (s *Secret) HasTemplate() bool { return s.Template != "" || s.TemplateFile != "" }
 
 // Template delimiters of a Secret without LeftDelim or RightDelim.
 const (
@@ -304,13 +314,22 @@ func (c *Config) validateSecrets() []error {
 		}
 		seenName[s.Name] = true
 		// A template alone may have no path: the webhook checks that it never reads its dot,
-		// and the agent refuses to fetch an empty path.
-		if s.Path != "" || s.Template == "" {
+		// and the agent refuses to fetch an empty path. A template file likewise (its content
+		// is read by the agent only).
+		if s.Path != "" || !s.HasTemplate() {
 			if err := ValidateVaultPath(s.Path); err != nil {
 				bad("secret %q: path %q %w", s.Name, s.Path, err)
 			}
 		}
-		if s.Template == "" {
+		if s.TemplateFile != "" {
+			if s.Template != "" {
+				bad("secret %q: template and templateFile are both set: use one", s.Name)
+			}
+			if err := ValidateTemplateFile(s.TemplateFile); err != nil {
+				bad("secret %q: %w", s.Name, err)
+			}
+		}
+		if !s.HasTemplate() {
 			if err := ValidateFormat(s.Format); err != nil {
 				bad("secret %q: %w", s.Name, err)
 			}

@@ -158,6 +158,34 @@ func TestConfigPathOptionalWithTemplate(t *testing.T) {
 	}
 }
 
+func TestConfigTemplateFile(t *testing.T) {
+	c := validConfig()
+	c.Secrets = append(c.Secrets, Secret{Name: "tf", TemplateFile: "/etc/app/db.tmpl", File: "tf", Perms: DefaultPerms,
+		LeftDelim: "[[", RightDelim: "]]", Compat: CompatVaultAgent})
+	if err := c.Validate(); err != nil {
+		t.Errorf("a template file without a path: %v", err)
+	}
+	for _, bad := range []struct {
+		mod  func(*Secret)
+		want string
+	}{
+		{func(s *Secret) { s.Template = "x" }, `secret "tf": template and templateFile are both set`},
+		{func(s *Secret) { s.TemplateFile = "etc/db.tmpl" }, "not absolute"},
+		{func(s *Secret) { s.TemplateFile = "/etc/../db.tmpl" }, "not clean"},
+		{func(s *Secret) { s.TemplateFile = "/etc/db\u200b.tmpl" }, "invisible character U+200B"},
+		{func(s *Secret) { s.TemplateFile = "/etc/db\n.tmpl" }, "control character"},
+		{func(s *Secret) { s.LeftDelim = "}}" }, "both"},
+	} {
+		c := validConfig()
+		s := Secret{Name: "tf", TemplateFile: "/etc/app/db.tmpl", File: "tf", Perms: DefaultPerms}
+		bad.mod(&s)
+		c.Secrets = append(c.Secrets, s)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%+v: Validate() = %v, want %q", s, err, bad.want)
+		}
+	}
+}
+
 func TestTemplateReadsDot(t *testing.T) {
 	for tmpl, want := range map[string]bool{
 		"static": false, `{{ with secret "p" }}{{ .Data.k }}{{ end }}`: false,

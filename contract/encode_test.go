@@ -23,7 +23,8 @@ func TestAppendJSON(t *testing.T) {
 		ProxyAddress: "http://proxy:3128", InsecureSkipVerify: true}
 	full.Auth.Method = AuthJWT
 	full.Secrets = append(full.Secrets, Secret{Name: "tpl", Path: "secret/tpl", Template: "<{{ .Data.key }}>&\"\n",
-		File: "t/x.xml", Perms: 0o400, Compat: CompatVaultAgent, LeftDelim: "[[", RightDelim: "]]"})
+		File: "t/x.xml", Perms: 0o400, Compat: CompatVaultAgent, LeftDelim: "[[", RightDelim: "]]"},
+		Secret{Name: "tf", TemplateFile: "/etc/app/x.tmpl", File: "tf", Perms: 0o400, Compat: CompatVaultAgentStrict})
 	full.HandoverFile, full.MetricsPort, full.MetricsListen = HandoverFile, 9102, MetricsListenPod
 	full.MaxSecretBytes, full.RenderTimeout = 2048, Duration{3 * time.Second}
 	full.Reload = &Reload{HTTP: "http://127.0.0.1:8080/-/reload"}

@@ -64,3 +64,31 @@ func checkFileRunes(p string) error {
 	}
 	return nil
 }
+
+// MaxTemplateFileBytes caps the template file the agent reads at start: a template is text of
+// a few kilobytes, and the agent must not follow a huge or endless file into its memory limit.
+const MaxTemplateFileBytes = 1 << 20
+
+// ValidateTemplateFile accepts the path of a secret's template file inside the agent
+// container: absolute, clean, of visible characters (the file path rules that apply to an
+// absolute path), such as /etc/app/db.tmpl.
+func ValidateTemplateFile(p string) error {
+	switch {
+	case p == "":
+		return errors.New("template file path is empty")
+	case len(p) > 4096:
+		return fmt.Errorf("template file path is %d bytes long: use at most 4096 bytes", len(p))
+	case !utf8.ValidString(p):
+		return errors.New("template file path is not valid UTF-8")
+	}
+	if err := checkFileRunes(p); err != nil {
+		return fmt.Errorf("template %w", err)
+	}
+	switch {
+	case !path.IsAbs(p):
+		return fmt.Errorf("template file path %q is not absolute: use the path where the agent sees the file, such as /etc/app/db.tmpl", p)
+	case path.Clean(p) != p || strings.Contains(p, "\\"):
+		return fmt.Errorf("template file path %q is not clean: remove '.', '..', '\\' and repeated or trailing '/'", p)
+	}
+	return nil
+}

@@ -58,9 +58,13 @@ const (
 
 	AnnotationSecretPrefix   = Prefix + "secret-"
 	AnnotationTemplatePrefix = Prefix + "template-"
-	AnnotationFormatPrefix   = Prefix + "format-"
-	AnnotationFilePrefix     = Prefix + "file-"
-	AnnotationPermsPrefix    = Prefix + "perms-"
+	// AnnotationTemplateFilePrefix + name: the absolute path, inside the agent container, of a
+	// file holding that secret's template (Secret.TemplateFile), instead of template-<name>. It
+	// must be under a mount the agent copies with AnnotationAgentCopyVolumeMounts.
+	AnnotationTemplateFilePrefix = Prefix + "template-file-"
+	AnnotationFormatPrefix       = Prefix + "format-"
+	AnnotationFilePrefix         = Prefix + "file-"
+	AnnotationPermsPrefix        = Prefix + "perms-"
 	// AnnotationVolumePathPrefix + name: a further directory where the selected containers
 	// mount the secrets volume, so that secret's file is also at <dir>/<file> (vault-k8s'
 	// secret-volume-path-<name>).

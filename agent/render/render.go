@@ -1,7 +1,7 @@
 // Package render turns Vault secrets into file contents: the json, yaml, env and raw:<key>
 // formats, and Go text/template templates with a Vault Agent compatible `secret` function.
-// It does no I/O of its own; secrets come from a Source, so the agent's loop decides what is
-// fetched, cached and renewed.
+// Secrets come from a Source, so the agent's loop decides what is fetched, cached and renewed;
+// its own I/O is a secret's template file, read once when compiled, and writeToFile.
 package render
 
 import (
@@ -9,6 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"os"
 	"sort"
 	"strings"
 	"text/template"
@@ -44,6 +47,13 @@ func Compile(s contract.Secret) (*Item, error) { return compile(s, nil) }
 
 func compile(s contract.Secret, w *WriteDir) (*Item, error) {
 	it := &Item{cfg: s, wdir: w}
+	if s.TemplateFile != "" {
+		text, err := readTemplateFile(s)
+		if err != nil {
+			return nil, err
+		}
+		s.Template = text
+	}
 	if s.Template == "" {
 		if err := contract.ValidateFormat(s.Format); err != nil {
 			return nil, fmt.Errorf("secret %q: %w", s.Name, err)
@@ -53,21 +63,67 @@ func compile(s contract.Secret, w *WriteDir) (*Item, error) {
 	left, right := s.Delims()
 	t, err := template.New(s.Name).Delims(left, right).Option(missingKey(s.Compat)).Funcs(funcs()).Parse(s.Template)
 	if err != nil {
-		return nil, fmt.Errorf("secret %q: parsing template: %w", s.Name, err)
+		return nil, fmt.Errorf("secret %q: parsing %s: %w", s.Name, templateName(s), err)
 	}
 	if err := contract.CheckTemplateCalls(t); err != nil {
+		if s.TemplateFile != "" {
+			return nil, fmt.Errorf("secret %q: %s: %w", s.Name, templateName(s), err)
+		}
 		return nil, fmt.Errorf("secret %q: %w", s.Name, err)
 	}
 	if err := contract.CheckTemplatePaths(t); err != nil {
-		return nil, fmt.Errorf("secret %q: template: %w", s.Name, err)
+		return nil, fmt.Errorf("secret %q: %s: %w", s.Name, templateName(s), err)
 	}
 	if w != nil {
 		if err := contract.CheckWriteToFile(t, w.Dir, w.Files); err != nil {
-			return nil, fmt.Errorf("secret %q: template: %w", s.Name, err)
+			return nil, fmt.Errorf("secret %q: %s: %w", s.Name, templateName(s), err)
 		}
 	}
 	it.tmpl, it.lits = t, literals(t)
 	return it, nil
+}
+
+// readTemplateFile reads a secret's template file, as Vault Agent reads a template's source:
+// once, at start. Then the checks admission applies to a template annotation before parsing;
+// those of the parse tree follow in compile, for both. Errors name the secret and the path,
+// never the content.
+func readTemplateFile(s contract.Secret) (string, error) {
+	f, err := os.Open(s.TemplateFile)
+	if err != nil {
+		return "", fmt.Errorf("secret %q: reading template file %s: %w", s.Name, s.TemplateFile, pathless(err))
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, contract.MaxTemplateFileBytes+1))
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("secret %q: reading template file %s: %w", s.Name, s.TemplateFile, pathless(err))
+	case len(b) > contract.MaxTemplateFileBytes:
+		return "", fmt.Errorf("secret %q: template file %s is larger than %d bytes: split it into several secrets", s.Name, s.TemplateFile, contract.MaxTemplateFileBytes)
+	case strings.TrimSpace(string(b)) == "":
+		return "", fmt.Errorf("secret %q: template file %s is empty", s.Name, s.TemplateFile)
+	}
+	left, right := s.Delims()
+	if err := contract.CheckTemplateDepth(string(b), left, right); err != nil {
+		return "", fmt.Errorf("secret %q: template file %s: %w", s.Name, s.TemplateFile, err)
+	}
+	return string(b), nil
+}
+
+// templateName is how errors name the secret's template: "template", or its file.
+func templateName(s contract.Secret) string {
+	if s.TemplateFile != "" {
+		return "template file " + s.TemplateFile
+	}
+	return "template"
+}
+
+// pathless is an os error without the path it repeats.
+func pathless(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // CompileAll compiles every secret and reports all errors at once. Their templates'

@@ -123,8 +123,10 @@ var secretFields = map[string]secretField{
 		s.Template = v
 		return nil
 	},
-	contract.AnnotationLeftDelimPrefix:  delimField(func(s *Secret) *string { return &s.LeftDelim }),
-	contract.AnnotationRightDelimPrefix: delimField(func(s *Secret) *string { return &s.RightDelim }),
+	// Matched before template- (parser.secretField).
+	contract.AnnotationTemplateFilePrefix: templateFileField,
+	contract.AnnotationLeftDelimPrefix:    delimField(func(s *Secret) *string { return &s.LeftDelim }),
+	contract.AnnotationRightDelimPrefix:   delimField(func(s *Secret) *string { return &s.RightDelim }),
 	contract.AnnotationFormatPrefix: func(s *Secret, v string) error {
 		if err := contract.ValidateFormat(v); err != nil {
 			return err
@@ -154,6 +156,16 @@ var secretFields = map[string]secretField{
 		s.Compat = v
 		return nil
 	},
+}
+
+// templateFileField is template-file-<name>; where the file is is checked against the agent's
+// mounts when the pod is planned (webhook/mutate), its content by the agent when it starts.
+func templateFileField(s *Secret, v string) error {
+	if err := contract.ValidateTemplateFile(v); err != nil {
+		return err
+	}
+	s.TemplateFile = v
+	return nil
 }
 
 func validateInject(_ *Options, v string) error {

@@ -18,6 +18,8 @@ func FuzzParse(f *testing.F) {
 	f.Add("refresh", "1h", "containers", "a,b")
 	f.Add("template-x", "{{if .}}{{if (((.)))}}{{end}}{{end}}", "file-x", "a\u202eb\x00")
 	f.Add("volume-path", "/var/run/secrets", "agent-memory-request", "1Gi")
+	f.Add("template-file-x", "/etc/app/x.tmpl", "template-x", "static")
+	f.Add("template-file-x", "{{ . }}", "secret-file-x", "kv/x")
 	f.Fuzz(func(t *testing.T, k1, v1, k2, v2 string) {
 		opts, _, err := Parse(map[string]string{
 			contract.AnnotationInject: "true", contract.Prefix + k1: v1, contract.Prefix + k2: v2,
@@ -35,7 +37,8 @@ func FuzzParse(f *testing.F) {
 		for _, s := range opts.Secrets {
 			if contract.ValidateSecretName(s.Name) != nil || contract.ValidateFilePath(s.File) != nil ||
 				len(s.Template) > MaxTemplateBytes || templateDepth(s.Template) > MaxTemplateDepth ||
-				contract.ValidateFormat(s.Format) != nil || s.Perms == 0 || s.Perms > 0o777 {
+				contract.ValidateFormat(s.Format) != nil || s.Perms == 0 || s.Perms > 0o777 ||
+				s.TemplateFile != "" && (s.Template != "" || contract.ValidateTemplateFile(s.TemplateFile) != nil) {
 				t.Fatalf("accepted an invalid secret: %+v", s)
 			}
 		}

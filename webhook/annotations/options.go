@@ -54,10 +54,12 @@ type Secret struct {
 	Name     string
 	Path     string
 	Template string
-	Format   string
-	File     string
-	Perms    contract.FileMode
-	Compat   string // "" or a contract.CompatVaultAgent value; only with Template
+	// TemplateFile is the path of the template in the agent container (template-file-<name>).
+	TemplateFile string
+	Format       string
+	File         string
+	Perms        contract.FileMode
+	Compat       string // "" or a contract.CompatVaultAgent value; only with Template
 	// LeftDelim, RightDelim replace "{{" and "}}" in Template ("" for the default).
 	LeftDelim, RightDelim string
 	// VolumePath: a further mount path of the secrets volume where this file is read.
@@ -93,7 +95,7 @@ func Parse(annotations map[string]string) (Options, []string, error) {
 	if err := checkAnnotationsSize(annotations); err != nil {
 		return Options{}, nil, &Error{Problems: []string{err.Error()}}
 	}
-	p := parser{secrets: map[string]*Secret{}}
+	p := parser{in: annotations, secrets: map[string]*Secret{}}
 	keys := make([]string, 0, len(annotations))
 	for k := range annotations {
 		if strings.HasPrefix(k, contract.Prefix) {
@@ -112,6 +114,7 @@ func Parse(annotations map[string]string) (Options, []string, error) {
 }
 
 type parser struct {
+	in       map[string]string
 	opts     Options
 	secrets  map[string]*Secret
 	pending  []companion // per-secret annotations, applied once every secret-<name> is known
@@ -126,7 +129,7 @@ type companion struct {
 }
 
 func (p *parser) problem(key, value, msg string) {
-	if strings.HasPrefix(key, contract.AnnotationTemplatePrefix) {
+	if p.isTemplateKey(key) {
 		// A template may embed anything; name it, never echo it.
 		p.problems = append(p.problems, fmt.Sprintf("%s: %s", key, msg))
 		return
@@ -145,11 +148,9 @@ func (p *parser) parse(key, value string) {
 		p.parseSecret(key, name, value)
 		return
 	}
-	for prefix, apply := range secretFields {
-		if name, ok := strings.CutPrefix(key, prefix); ok {
-			p.pending = append(p.pending, companion{key: key, name: name, value: value, apply: apply})
-			return
-		}
+	if name, apply, ok := p.secretField(key); ok {
+		p.pending = append(p.pending, companion{key: key, name: name, value: value, apply: apply})
+		return
 	}
 	p.opts.Unknown = append(p.opts.Unknown, key)
 	switch n := len(p.opts.Unknown); {
@@ -158,6 +159,38 @@ func (p *parser) parse(key, value string) {
 	case n == maxUnknownWarnings+1:
 		p.warnings = append(p.warnings, "more unknown vault-injector.io annotations are ignored; the first ones are listed above")
 	}
+}
+
+// isTemplateKey reports whether key holds a template (not a template file's path).
+func (p *parser) isTemplateKey(key string) bool {
+	_, file := p.templateFileKey(key)
+	return strings.HasPrefix(key, contract.AnnotationTemplatePrefix) && !file
+}
+
+// templateFileKey reports whether key is template-file-<name> of secret name (see secretField).
+func (p *parser) templateFileKey(key string) (string, bool) {
+	name, ok := strings.CutPrefix(key, contract.AnnotationTemplateFilePrefix)
+	if !ok {
+		return "", false
+	}
+	_, declared := p.in[contract.AnnotationSecretPrefix+"file-"+name]
+	return name, !declared
+}
+
+// secretField finds the per-secret annotation key belongs to. template-file-<name> is the
+// template file of <name>, as vault-k8s reads agent-inject-template-file-<name>, unless the pod
+// declares a secret file-<name> (secret-file-<name>): then it stays that secret's template, as
+// before template files existed.
+func (p *parser) secretField(key string) (string, secretField, bool) {
+	if name, ok := p.templateFileKey(key); ok {
+		return name, templateFileField, true
+	}
+	for prefix, apply := range secretFields {
+		if name, ok := strings.CutPrefix(key, prefix); ok && prefix != contract.AnnotationTemplateFilePrefix {
+			return name, apply, true
+		}
+	}
+	return "", nil, false
 }
 
 // maxUnknownWarnings keeps a pod with thousands of stray keys from costing thousands of
@@ -220,14 +253,20 @@ func (p *parser) finish() {
 				p.problem(contract.AnnotationFilePrefix+n, s.File, fmt.Sprintf("collides with file %q of secret %q: give each secret its own file, not one inside another", p.secrets[other].File, other))
 			}
 		}
+		if s.Template != "" && s.TemplateFile != "" {
+			p.problem(contract.AnnotationTemplateFilePrefix+n, s.TemplateFile, fmt.Sprintf("%s%s is set too: a secret has one template, so remove one of them", contract.AnnotationTemplatePrefix, n))
+		}
+		if s.TemplateFile != "" && s.Format != contract.FormatJSON {
+			p.warnings = append(p.warnings, fmt.Sprintf("%s%s is ignored because %s%s is set", contract.AnnotationFormatPrefix, n, contract.AnnotationTemplateFilePrefix, n))
+		}
 		if s.Template != "" && s.Format != contract.FormatJSON {
 			p.warnings = append(p.warnings, fmt.Sprintf("%s%s is ignored because %s%s is set", contract.AnnotationFormatPrefix, n, contract.AnnotationTemplatePrefix, n))
 		}
-		if s.Compat != "" && s.Template == "" {
+		if s.Compat != "" && s.Template == "" && s.TemplateFile == "" {
 			p.warnings = append(p.warnings, fmt.Sprintf("%s%s is ignored because %s%s is not set", contract.AnnotationCompatPrefix, n, contract.AnnotationTemplatePrefix, n))
 			s.Compat = ""
 		}
-		if (s.LeftDelim != "" || s.RightDelim != "") && s.Template == "" {
+		if (s.LeftDelim != "" || s.RightDelim != "") && s.Template == "" && s.TemplateFile == "" {
 			p.warnings = append(p.warnings, fmt.Sprintf("%s%s and %s%s are ignored because %s%s is not set",
 				contract.AnnotationLeftDelimPrefix, n, contract.AnnotationRightDelimPrefix, n, contract.AnnotationTemplatePrefix, n))
 			s.LeftDelim, s.RightDelim = "", ""
@@ -298,6 +337,14 @@ func (p *parser) checkDelimPair(s *Secret) {
 func (p *parser) templatesAlone() {
 	for _, c := range p.pending {
 		if _, ok := p.secrets[c.name]; ok || !strings.HasPrefix(c.key, contract.AnnotationTemplatePrefix) {
+			continue
+		}
+		if _, file := p.templateFileKey(c.key); file {
+			// A template file: admission cannot see whether it reads its dot; the agent
+			// refuses an empty path when it does.
+			if contract.ValidateSecretName(c.name) == nil && len(p.secrets) < MaxSecrets {
+				p.secrets[c.name] = &Secret{Name: c.name, Format: contract.FormatJSON, File: c.name, Perms: contract.DefaultPerms}
+			}
 			continue
 		}
 		left, right := p.pendingValue(contract.AnnotationLeftDelimPrefix+c.name), p.pendingValue(contract.AnnotationRightDelimPrefix+c.name)

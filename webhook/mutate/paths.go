@@ -103,3 +103,35 @@ func (p *plan) planCopiedMounts(pod *corev1.Pod) []string {
 	}
 	return problems
 }
+
+// templateFileProblems refuses a template-file-<name> that the agent could not read: its path
+// must be under one of the mounts copied from agent-copy-volume-mounts' container (the agent's
+// own image has no templates of the app's).
+func (p *plan) templateFileProblems() []string {
+	var problems []string
+	for _, s := range p.opts.Secrets {
+		if s.TemplateFile == "" || p.mountedForAgent(s.TemplateFile) {
+			continue
+		}
+		key := contract.AnnotationTemplateFilePrefix + s.Name
+		if p.opts.CopyVolumeMountsFrom == "" {
+			problems = append(problems, fmt.Sprintf("%s=%q: the agent sees no file of the app's: set %s to the container that mounts it",
+				key, s.TemplateFile, contract.AnnotationAgentCopyVolumeMounts))
+			continue
+		}
+		problems = append(problems, fmt.Sprintf("%s=%q is under none of the mounts of container %q, which %s copies into the agent: set %s to the container that mounts it",
+			key, s.TemplateFile, p.opts.CopyVolumeMountsFrom, contract.AnnotationAgentCopyVolumeMounts, contract.AnnotationAgentCopyVolumeMounts))
+	}
+	return problems
+}
+
+// mountedForAgent reports whether file is at or under a mount copied into the agent.
+func (p *plan) mountedForAgent(file string) bool {
+	for _, m := range p.copied {
+		mp := path.Clean("/" + m.MountPath)
+		if file == mp || strings.HasPrefix(file, strings.TrimSuffix(mp, "/")+"/") {
+			return true
+		}
+	}
+	return false
+}

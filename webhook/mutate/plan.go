@@ -53,7 +53,8 @@ func newPlan(pod *corev1.Pod, opts annotations.Options, d Defaults) (*plan, erro
 	problems = append(problems, p.planExtraPaths()...) // before conflicts, which checks them
 	problems = append(problems, p.conflicts(pod)...)
 	problems = append(problems, p.planCopiedMounts(pod)...)
-	problems = append(problems, p.planAgentPatches()...) // after every other input of the agent containers
+	problems = append(problems, p.templateFileProblems()...) // after planCopiedMounts, which it reads
+	problems = append(problems, p.planAgentPatches()...)     // after every other input of the agent containers
 	problems = append(problems, p.planReload(pod)...)
 	problems = append(problems, p.tlsKeyProblems()...)
 	p.warnings = append(p.warnings, p.readabilityWarnings(pod)...) // after planReload: it may change the agent's UID

@@ -39,8 +39,9 @@ func (p *plan) agentConfig() (string, error) {
 		cfg.TokenSink = contract.TokenSinkName
 	}
 	for _, s := range p.opts.Secrets {
-		cs := contract.Secret{Name: s.Name, Path: s.Path, Format: s.Format, Template: s.Template, File: s.File, Perms: s.Perms}
-		if s.Template != "" {
+		cs := contract.Secret{Name: s.Name, Path: s.Path, Format: s.Format, Template: s.Template, TemplateFile: s.TemplateFile,
+			File: s.File, Perms: s.Perms}
+		if s.Template != "" || s.TemplateFile != "" {
 			cs.Format = ""
 			cs.Compat = s.Compat
 			cs.LeftDelim, cs.RightDelim = s.LeftDelim, s.RightDelim

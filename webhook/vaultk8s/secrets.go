@@ -18,8 +18,12 @@ type secretPrefix struct {
 // secretPrefixes are the per-secret vault-k8s annotations, longest prefix first. Companions
 // are matched to agent-inject-secret-<raw> by the raw suffix, as vault-k8s does.
 var secretPrefixes = []secretPrefix{
-	{"agent-inject-template-file-", func(t *translator, k, _, _ string) {
-		t.refuse(k, "templates are not read from files in the agent's image: put the template itself in agent-inject-template-<name>")
+	{"agent-inject-template-file-", func(t *translator, k, raw, v string) {
+		if strings.TrimSpace(v) == "" {
+			t.warn(k, "it is empty, and vault-k8s ignores an empty template file too")
+			return
+		}
+		t.secret(raw, k).templateFile = v
 	}},
 	{"agent-inject-template-", func(t *translator, k, raw, v string) {
 		if strings.TrimSpace(v) == "" {
@@ -103,7 +107,7 @@ func (t *translator) finishSecrets() {
 	byName := map[string]string{}
 	for _, raw := range raws {
 		s := t.secrets[raw]
-		if !s.hasSecret && !s.hasTemplate {
+		if !s.hasSecret && !s.hasTemplate && s.templateFile == "" {
 			for _, k := range s.keys {
 				t.warn(k, "there is no agent-inject-secret-%s or agent-inject-template-%s for it to apply to (vault-k8s ignores it too)", raw, raw)
 			}
@@ -137,7 +141,18 @@ func (t *translator) finishSecrets() {
 func (t *translator) writeSecret(s *secret, name string) {
 	p := s.path
 	tmpl := s.template
-	if s.hasTemplate {
+	if s.templateFile != "" && s.hasTemplate {
+		// vault-k8s reads the template file only when the secret has no template.
+		t.warn(Prefix+"agent-inject-template-file-"+s.raw, "agent-inject-template-%s is set too, and vault-k8s renders that template, ignoring the file", s.raw)
+	}
+	if s.templateFile != "" && !s.hasTemplate {
+		// The file is read by the agent at start, with the checks of a template annotation; a
+		// file with no secret path reads its secrets with secret "<path>".
+		if p != "" {
+			t.out[contract.AnnotationSecretPrefix+name] = p
+		}
+		t.out[contract.AnnotationTemplateFilePrefix+name] = s.templateFile
+	} else if s.hasTemplate {
 		for _, msg := range checkFuncs(tmpl, s.left, s.right) {
 			t.refuse(Prefix+"agent-inject-template-"+s.raw, "%s", msg)
 		}
@@ -155,10 +170,12 @@ func (t *translator) writeSecret(s *secret, name string) {
 			tmpl = fmt.Sprintf(DefaultJSONTemplate, p)
 		}
 	}
-	if p != "" {
-		t.out[contract.AnnotationSecretPrefix+name] = p
+	if s.templateFile == "" || s.hasTemplate {
+		if p != "" {
+			t.out[contract.AnnotationSecretPrefix+name] = p
+		}
+		t.out[contract.AnnotationTemplatePrefix+name] = tmpl
 	}
-	t.out[contract.AnnotationTemplatePrefix+name] = tmpl
 	if s.file != "" {
 		// vault-k8s joins the file to the volume path, so a leading "/" stays inside it.
 		t.out[contract.AnnotationFilePrefix+name] = strings.TrimPrefix(path.Clean("/"+s.file), "/")
@@ -193,8 +210,12 @@ func (t *translator) tokenFileTaken(s *secret, name string) bool {
 		return false
 	}
 	file, key := name, Prefix+"agent-inject-secret-"+s.raw
-	if !s.hasSecret {
+	switch {
+	case s.hasSecret:
+	case s.hasTemplate:
 		key = Prefix + "agent-inject-template-" + s.raw
+	default:
+		key = Prefix + "agent-inject-template-file-" + s.raw
 	}
 	if s.file != "" {
 		file, key = strings.TrimPrefix(path.Clean("/"+s.file), "/"), Prefix+"agent-inject-file-"+s.raw

@@ -95,6 +95,7 @@ type translator struct {
 // secret gathers one agent-inject-secret-<name> and its companions.
 type secret struct {
 	raw, path, template, file, perms string
+	templateFile                     string   // agent-inject-template-file-<name>
 	left, right                      string   // template delimiters, "" for the defaults
 	volumePath                       string   // secret-volume-path-<name>, when not the pod's
 	hasSecret, hasTemplate, strict   bool     // strict: error-on-missing-key
@@ -127,7 +128,7 @@ func (t *translator) refuse(key, format string, a ...any) {
 // name is the key with its value for messages; a template may embed anything, so it is named,
 // never echoed.
 func (t *translator) name(key string) string {
-	if strings.HasPrefix(key, Prefix+"agent-inject-template-") {
+	if strings.HasPrefix(key, Prefix+"agent-inject-template-") && !strings.HasPrefix(key, Prefix+"agent-inject-template-file-") {
 		return key
 	}
 	return fmt.Sprintf("%s=%q", key, shorten.String(t.in[key], 60))
