@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -158,6 +159,10 @@ type Secret struct {
 	// Agent's template `source`. The agent reads it once at start and applies the checks
 	// admission applies to Template; the webhook cannot see its content, so it needs no Path.
 	TemplateFile string `json:"templateFile,omitempty"`
+	// TemplateFileRoot is the mount TemplateFile lies under. The agent opens the file inside it
+	// and follows no symlink out of it (a ConfigMap volume's own links stay inside), so an app
+	// that writes into a shared volume cannot point the agent at its own token.
+	TemplateFileRoot string `json:"templateFileRoot,omitempty"`
 	// File is the file name or relative path under SecretsDir.
 	File  string   `json:"file"`
 	Perms FileMode `json:"perms"`
@@ -169,6 +174,20 @@ type Secret struct {
 	// left_delimiter/right_delimiter); see ValidateDelims.
 	LeftDelim  string `json:"leftDelim,omitempty"`
 	RightDelim string `json:"rightDelim,omitempty"`
+}
+
+// TemplateFileInRoot is TemplateFile relative to TemplateFileRoot, or an error when the root is
+// not an absolute clean directory that holds it.
+func (s *Secret) TemplateFileInRoot() (string, error) {
+	root := s.TemplateFileRoot
+	if root == "" || !path.IsAbs(root) || path.Clean(root) != root {
+		return "", fmt.Errorf("templateFileRoot %q must be the absolute, clean path of the mount that holds templateFile", root)
+	}
+	rel, ok := strings.CutPrefix(s.TemplateFile, strings.TrimSuffix(root, "/")+"/")
+	if !ok || rel == "" {
+		return "", fmt.Errorf("templateFile %s is not under templateFileRoot %s", s.TemplateFile, root)
+	}
+	return rel, nil
 }
 
 // HasTemplate reports whether the secret renders a template (Template or TemplateFile) rather
@@ -326,6 +345,9 @@ func (c *Config) validateSecrets() []error {
 				bad("secret %q: template and templateFile are both set: use one", s.Name)
 			}
 			if err := ValidateTemplateFile(s.TemplateFile); err != nil {
+				bad("secret %q: %w", s.Name, err)
+			}
+			if _, err := s.TemplateFileInRoot(); s.TemplateFileRoot != "" && err != nil { // the agent requires one
 				bad("secret %q: %w", s.Name, err)
 			}
 		}

@@ -175,6 +175,9 @@ func TestConfigTemplateFile(t *testing.T) {
 		{func(s *Secret) { s.TemplateFile = "/etc/db\u200b.tmpl" }, "invisible character U+200B"},
 		{func(s *Secret) { s.TemplateFile = "/etc/db\n.tmpl" }, "control character"},
 		{func(s *Secret) { s.LeftDelim = "}}" }, "both"},
+		{func(s *Secret) { s.TemplateFileRoot = "/etc/other" }, "not under templateFileRoot /etc/other"},
+		{func(s *Secret) { s.TemplateFileRoot = "/etc/app/db.tmpl" }, "not under templateFileRoot"},
+		{func(s *Secret) { s.TemplateFileRoot = "etc/app" }, "absolute, clean path"},
 	} {
 		c := validConfig()
 		s := Secret{Name: "tf", TemplateFile: "/etc/app/db.tmpl", File: "tf", Perms: DefaultPerms}

@@ -84,6 +84,7 @@ func appendSecrets(b *bytes.Buffer, secrets []Secret) {
 		so.Str("format", s.Format, true)
 		so.Str("template", s.Template, true)
 		so.Str("templateFile", s.TemplateFile, true)
+		so.Str("templateFileRoot", s.TemplateFileRoot, true)
 		so.Str("file", s.File, false)
 		so.Str("perms", s.Perms.String(), false)
 		so.Str("compat", s.Compat, true)

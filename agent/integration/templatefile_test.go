@@ -23,7 +23,7 @@ func TestTemplateFile(t *testing.T) {
 	if err := os.WriteFile(tmpl, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg := e.config(contract.Secret{Name: "db", TemplateFile: tmpl, LeftDelim: "[[", RightDelim: "]]", Compat: contract.CompatVaultAgent})
+	cfg := e.config(contract.Secret{Name: "db", TemplateFile: tmpl, TemplateFileRoot: filepath.Dir(tmpl), LeftDelim: "[[", RightDelim: "]]", Compat: contract.CompatVaultAgent})
 	code, logs, stderr := e.runOnce(cfg)
 	if code != 0 {
 		t.Fatalf("exit %d: %s\n%s", code, stderr, logs)
@@ -33,7 +33,7 @@ func TestTemplateFile(t *testing.T) {
 	}
 
 	missing := filepath.Join(e.dir, "templates", "missing.tmpl")
-	cfg = e.config(contract.Secret{Name: "db", TemplateFile: missing})
+	cfg = e.config(contract.Secret{Name: "db", TemplateFile: missing, TemplateFileRoot: filepath.Dir(missing)})
 	code, logs, stderr = e.runOnce(cfg)
 	// The message is in a JSON log line too, where the quotes of "db" are escaped.
 	if want := `secret "db": reading template file ` + missing + `: no such file or directory`; code != 1 ||

@@ -88,7 +88,16 @@ func compile(s contract.Secret, w *WriteDir) (*Item, error) {
 // those of the parse tree follow in compile, for both. Errors name the secret and the path,
 // never the content.
 func readTemplateFile(s contract.Secret) (string, error) {
-	f, err := os.Open(s.TemplateFile)
+	rel, err := s.TemplateFileInRoot()
+	if err != nil {
+		return "", fmt.Errorf("secret %q: %w", s.Name, err)
+	}
+	root, err := os.OpenRoot(s.TemplateFileRoot)
+	if err != nil {
+		return "", fmt.Errorf("secret %q: opening the mount %s of template file %s: %w", s.Name, s.TemplateFileRoot, s.TemplateFile, pathless(err))
+	}
+	defer root.Close()
+	f, err := root.Open(rel) // refuses a symlink or ".." that leaves the mount
 	if err != nil {
 		return "", fmt.Errorf("secret %q: reading template file %s: %w", s.Name, s.TemplateFile, pathless(err))
 	}

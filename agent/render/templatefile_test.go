@@ -20,7 +20,7 @@ func writeTemplate(t *testing.T, text string) string {
 
 func TestTemplateFileRendered(t *testing.T) {
 	p := writeTemplate(t, `user=[[ with secret "secret/app" ]][[ .Data.data.user ]][[ end ]] pass=[[ .Data.data.pass ]]`)
-	got, err := render(t, contract.Secret{Name: "db", Path: "secret/app", TemplateFile: p, LeftDelim: "[[", RightDelim: "]]",
+	got, err := render(t, contract.Secret{Name: "db", Path: "secret/app", TemplateFile: p, TemplateFileRoot: filepath.Dir(p), LeftDelim: "[[", RightDelim: "]]",
 		Compat: contract.CompatVaultAgent})
 	if err != nil {
 		t.Fatal(err)
@@ -29,7 +29,7 @@ func TestTemplateFileRendered(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 	// Read once, at start: a later change of the file does not change what renders.
-	it, err := Compile(contract.Secret{Name: "db", Path: "secret/app", TemplateFile: p, LeftDelim: "[[", RightDelim: "]]"})
+	it, err := Compile(contract.Secret{Name: "db", Path: "secret/app", TemplateFile: p, TemplateFileRoot: filepath.Dir(p), LeftDelim: "[[", RightDelim: "]]"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,6 +50,7 @@ func TestTemplateFileRefused(t *testing.T) {
 	}{
 		{"missing", missing, `secret "db": reading template file ` + missing + `: no such file or directory`},
 		{"a directory", t.TempDir(), "reading template file"},
+		{"a symlink out of its mount", escapingLink(t), "path escapes from parent"},
 		{"too large", big, "larger than 1048576 bytes"},
 		{"empty", writeTemplate(t, " \n"), "is empty"},
 		{"a refused function", writeTemplate(t, content+`{{ env "HOME" }}`), `function "env" not defined`},
@@ -59,7 +60,7 @@ func TestTemplateFileRefused(t *testing.T) {
 		{"writeToFile outside the secrets dir", writeTemplate(t, content+`{{ writeToFile "/etc/x" "" "" "0600" "y" }}`), "outside the secrets volume"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := CompileAll([]contract.Secret{{Name: "db", TemplateFile: tt.file, File: "db", Perms: 0o400}},
+			_, err := CompileAll([]contract.Secret{{Name: "db", TemplateFile: tt.file, TemplateFileRoot: filepath.Dir(tt.file), File: "db", Perms: 0o400}},
 				WriteDir{Dir: "/vault/secrets"})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("CompileAll() = %v, want %q", err, tt.want)
@@ -71,5 +72,39 @@ func TestTemplateFileRefused(t *testing.T) {
 				t.Errorf("error %q shows the template's content", err)
 			}
 		})
+	}
+}
+
+// escapingLink is a template file in a mount of its own that is a symlink to a file outside it,
+// as an app could plant in a volume it shares with the agent to make it read its token.
+func escapingLink(t *testing.T) string {
+	t.Helper()
+	outside := writeTemplate(t, "SECRET-LOOKING-CONTENT")
+	link := filepath.Join(t.TempDir(), "db.tmpl")
+	if err := os.Symlink(outside, link); err != nil {
+		t.Fatal(err)
+	}
+	return link
+}
+
+// TestTemplateFileLinksInsideItsMount: a ConfigMap volume's own links ("db.tmpl" ->
+// "..data/db.tmpl") stay inside the mount and are followed.
+func TestTemplateFileLinksInsideItsMount(t *testing.T) {
+	mount := t.TempDir()
+	if err := os.Mkdir(filepath.Join(mount, "..2026"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(mount, "..2026", "db.tmpl"), []byte(`static`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("..2026", filepath.Join(mount, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("..data/db.tmpl", filepath.Join(mount, "db.tmpl")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := render(t, contract.Secret{Name: "db", TemplateFile: filepath.Join(mount, "db.tmpl"), TemplateFileRoot: mount})
+	if err != nil || got != "static" {
+		t.Errorf("got %q, %v", got, err)
 	}
 }

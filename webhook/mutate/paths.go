@@ -110,7 +110,7 @@ func (p *plan) planCopiedMounts(pod *corev1.Pod) []string {
 func (p *plan) templateFileProblems() []string {
 	var problems []string
 	for _, s := range p.opts.Secrets {
-		if s.TemplateFile == "" || p.mountedForAgent(s.TemplateFile) {
+		if s.TemplateFile == "" || p.copiedMountOf(s.TemplateFile) != "" {
 			continue
 		}
 		key := contract.AnnotationTemplateFilePrefix + s.Name
@@ -125,13 +125,15 @@ func (p *plan) templateFileProblems() []string {
 	return problems
 }
 
-// mountedForAgent reports whether file is at or under a mount copied into the agent.
-func (p *plan) mountedForAgent(file string) bool {
+// copiedMountOf is the path of the mount copied into the agent that file lies under (the
+// deepest, when mounts nest), or "".
+func (p *plan) copiedMountOf(file string) string {
+	best := ""
 	for _, m := range p.copied {
 		mp := path.Clean("/" + m.MountPath)
-		if file == mp || strings.HasPrefix(file, strings.TrimSuffix(mp, "/")+"/") {
-			return true
+		if strings.HasPrefix(file, strings.TrimSuffix(mp, "/")+"/") && len(mp) > len(best) {
+			best = mp
 		}
 	}
-	return false
+	return best
 }

@@ -41,6 +41,9 @@ func (p *plan) agentConfig() (string, error) {
 	for _, s := range p.opts.Secrets {
 		cs := contract.Secret{Name: s.Name, Path: s.Path, Format: s.Format, Template: s.Template, TemplateFile: s.TemplateFile,
 			File: s.File, Perms: s.Perms}
+		if s.TemplateFile != "" {
+			cs.TemplateFileRoot = p.copiedMountOf(s.TemplateFile)
+		}
 		if s.Template != "" || s.TemplateFile != "" {
 			cs.Format = ""
 			cs.Compat = s.Compat
