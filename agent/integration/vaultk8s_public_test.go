@@ -167,7 +167,7 @@ func referenceTemplate(ann map[string]string, v corpus.Secret) (string, string) 
 	case v.Template != "":
 		return v.Template, ""
 	case v.TemplateFile != "":
-		return "", "agent-inject-template-file: the template is a file in the agent's image"
+		return "", "agent-inject-template-file: the template is a file of the app's volumes, not in the corpus"
 	case strings.ToLower(ann[corpus.Prefix+"agent-inject-default-template"]) == "json":
 		return sprintf(refJSON, v.Path), ""
 	default:

@@ -170,7 +170,7 @@ type Secret struct {
 	Raw          string // the name as written in the annotation keys
 	Path         string // agent-inject-secret-<raw>
 	Template     string // agent-inject-template-<raw>
-	TemplateFile string // agent-inject-template-file-<raw>, read from the agent's image
+	TemplateFile string // agent-inject-template-file-<raw>, a file inside the agent container
 	Perms        string // agent-inject-perms-<raw>; "" is Vault Agent's default
 	Dir          string // the mount it is written under
 	File         string // its path relative to Dir
