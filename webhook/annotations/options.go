@@ -213,7 +213,12 @@ func (p *parser) parseSecret(key, name, value string) {
 		p.problem(key, value, err.Error())
 		return
 	}
-	p.secrets[name] = &Secret{Name: name, Path: value, Format: contract.FormatJSON, File: name, Perms: contract.DefaultPerms}
+	p.secrets[name] = newSecret(name, value)
+}
+
+// newSecret is secret name at path with the defaults its companions may change.
+func newSecret(name, path string) *Secret {
+	return &Secret{Name: name, Path: path, Format: contract.FormatJSON, File: name, Perms: contract.DefaultPerms}
 }
 
 // finish applies per-secret annotations and checks what spans several annotations.
@@ -240,11 +245,7 @@ func (p *parser) finish() {
 			}
 		}
 	}
-	names := make([]string, 0, len(p.secrets))
-	for n := range p.secrets {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := sortedNames(p.secrets)
 	for i, n := range names {
 		s := p.secrets[n]
 		p.checkTokenFile(s)
@@ -343,27 +344,17 @@ func (p *parser) templatesAlone() {
 			// A template file: admission cannot see whether it reads its dot; the agent
 			// refuses an empty path when it does.
 			if contract.ValidateSecretName(c.name) == nil && len(p.secrets) < MaxSecrets {
-				p.secrets[c.name] = &Secret{Name: c.name, Format: contract.FormatJSON, File: c.name, Perms: contract.DefaultPerms}
+				p.secrets[c.name] = newSecret(c.name, "")
 			}
 			continue
 		}
-		left, right := p.pendingValue(contract.AnnotationLeftDelimPrefix+c.name), p.pendingValue(contract.AnnotationRightDelimPrefix+c.name)
+		left, right := p.in[contract.AnnotationLeftDelimPrefix+c.name], p.in[contract.AnnotationRightDelimPrefix+c.name]
 		if contract.ValidateSecretName(c.name) != nil || len(p.secrets) == MaxSecrets || contract.ValidateDelims(left, right) != nil ||
 			!templateStandsAlone(c.value, left, right) {
 			continue
 		}
-		p.secrets[c.name] = &Secret{Name: c.name, Format: contract.FormatJSON, File: c.name, Perms: contract.DefaultPerms}
+		p.secrets[c.name] = newSecret(c.name, "")
 	}
-}
-
-// pendingValue is the value of the per-secret annotation key, or "".
-func (p *parser) pendingValue(key string) string {
-	for _, c := range p.pending {
-		if c.key == key {
-			return c.value
-		}
-	}
-	return ""
 }
 
 // checkTokenFile refuses a secret whose file would take the place of the agent's token file.
