@@ -131,7 +131,7 @@ func (p *plan) copiedMountOf(file string) string {
 	best := ""
 	for _, m := range p.copied {
 		mp := path.Clean("/" + m.MountPath)
-		if strings.HasPrefix(file, strings.TrimSuffix(mp, "/")+"/") && len(mp) > len(best) {
+		if under(file, mp) && len(mp) > len(best) {
 			best = mp
 		}
 	}

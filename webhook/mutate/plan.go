@@ -197,7 +197,12 @@ func (p *plan) pathOverlaps(c corev1.Container) []string {
 
 // overlaps reports whether a is b, or a directory above or below it.
 func overlaps(a, b string) bool {
-	return a == b || strings.HasPrefix(b, strings.TrimSuffix(a, "/")+"/") || strings.HasPrefix(a, strings.TrimSuffix(b, "/")+"/")
+	return a == b || under(b, a) || under(a, b)
+}
+
+// under reports whether path p lies strictly inside directory dir.
+func under(p, dir string) bool {
+	return strings.HasPrefix(p, strings.TrimSuffix(dir, "/")+"/")
 }
 
 // metricsPortConflicts refuses an app container that declares the agent's metrics port while
