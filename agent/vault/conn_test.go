@@ -151,18 +151,7 @@ func TestJWTLoginAndNamespace(t *testing.T) {
 	}))
 	defer srv.Close()
 	auth := contract.Auth{Method: contract.AuthJWT, Path: "auth/jwt-prod", Role: "app", TokenFile: tokenFile(t)}
-	c, err := New(&contract.Config{Vault: contract.Vault{Address: srv.URL, Namespace: "admin/team-a"}, Auth: auth})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := NewMethod(c, auth).Login(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetToken(tok.Value)
-	if _, err := c.Read(context.Background(), "other/x"); err != nil {
-		t.Fatal(err)
-	}
+	tok := loginAndRead(t, contract.Vault{Address: srv.URL, Namespace: "admin/team-a"}, auth, "other/x")
 	if tok.Value != "hvs.issued" || body["role"] != "app" || body["jwt"] != "jwt-1" {
 		t.Errorf("token %q, login body %v", tok.Value, body)
 	}
@@ -220,18 +209,7 @@ func TestLoginNamespacePrefixedAuthPath(t *testing.T) {
 			_, _ = w.Write([]byte(`{"data":{"k":"v"}}`))
 		}))
 		auth := contract.Auth{Method: method, Path: "us-west-org/auth/kubernetes", Role: "app", TokenFile: tokenFile(t)}
-		c, err := New(&contract.Config{Vault: contract.Vault{Address: srv.URL, Namespace: "admin"}, Auth: auth})
-		if err != nil {
-			t.Fatal(err)
-		}
-		tok, err := NewMethod(c, auth).Login(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.SetToken(tok.Value)
-		if _, err := c.Read(context.Background(), "secret/x"); err != nil {
-			t.Fatal(err)
-		}
+		loginAndRead(t, contract.Vault{Address: srv.URL, Namespace: "admin"}, auth, "secret/x")
 		srv.Close()
 		want := []string{"admin/us-west-org /v1/auth/kubernetes/login", "admin /v1/secret/x"}
 		if len(seen) < 2 || seen[0] != want[0] || seen[len(seen)-1] != want[1] {
@@ -251,4 +229,22 @@ func TestInsecureSkipVerify(t *testing.T) {
 	if err := login(t, contract.Vault{Address: srv.URL}, auth); err == nil {
 		t.Error("without InsecureSkipVerify an unknown CA was trusted")
 	}
+}
+
+// loginAndRead logs in with auth against v, then reads path with the token it got.
+func loginAndRead(t *testing.T, v contract.Vault, auth contract.Auth, path string) Token {
+	t.Helper()
+	c, err := New(&contract.Config{Vault: v, Auth: auth})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := NewMethod(c, auth).Login(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetToken(tok.Value)
+	if _, err := c.Read(context.Background(), path); err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
