@@ -126,14 +126,7 @@ func TestPodSkips(t *testing.T) {
 
 func TestPodConfigRoundTrips(t *testing.T) {
 	pod := testPod(map[string]string{contract.AnnotationRefresh: "1m"}, "app")
-	res, err := Pod(pod, testDefaults())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := contract.Parse([]byte(applied(t, pod, res).Annotations[contract.AnnotationAgentConfig]))
-	if err != nil {
-		t.Fatalf("the agent would refuse the config: %v", err)
-	}
+	_, cfg := injectWith(t, pod, testDefaults())
 	if cfg.Refresh.Duration != time.Minute || cfg.Auth.Role != "r" || len(cfg.Secrets) != 1 || cfg.HandoverFile != "" {
 		t.Errorf("config = %+v", cfg)
 	}

@@ -10,14 +10,7 @@ import (
 func TestPodConfigTokenSink(t *testing.T) {
 	for v, want := range map[string]string{"true": contract.TokenSinkName, "false": ""} {
 		pod := testPod(map[string]string{contract.AnnotationInjectToken: v}, "app")
-		res, err := Pod(pod, testDefaults())
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := contract.Parse([]byte(applied(t, pod, res).Annotations[contract.AnnotationAgentConfig]))
-		if err != nil {
-			t.Fatalf("the agent would refuse the config: %v", err)
-		}
+		_, cfg := injectWith(t, pod, testDefaults())
 		if cfg.TokenSink != want {
 			t.Errorf("inject-token=%s: tokenSink %q, want %q", v, cfg.TokenSink, want)
 		}

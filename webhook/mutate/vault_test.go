@@ -20,15 +20,7 @@ func TestVaultConnection(t *testing.T) {
 		contract.AnnotationVaultAddress: "https://vault-b:8200", contract.AnnotationNamespace: "team-a",
 		contract.AnnotationAuthType: "jwt", contract.AnnotationTokenAudience: "vault-b",
 	}, "app")
-	res, err := Pod(pod, d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := applied(t, pod, res)
-	cfg, err := contract.Parse([]byte(out.Annotations[contract.AnnotationAgentConfig]))
-	if err != nil {
-		t.Fatal(err)
-	}
+	out, cfg := injectWith(t, pod, d)
 	want := contract.Vault{Address: "https://vault-b:8200", Namespace: "team-a", CACertFile: contract.TLSCAFile,
 		ClientCert: contract.TLSClientCert, ClientKey: contract.TLSClientKey, ClientCertOptional: true,
 		ServerName: "vault.internal", ProxyAddress: "http://cluster-proxy:3128"}
