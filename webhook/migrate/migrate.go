@@ -199,18 +199,10 @@ func admit(template *yaml.Node, namespace string, tr vaultk8s.Result, d mutate.D
 		problems = ae.Problems
 	}
 	for i, p := range problems {
-		problems[i] = ourKey.ReplaceAllStringFunc(p, func(k string) string {
-			if from := tr.Origins[k]; len(from) > 0 {
-				return k + " (from " + strings.Join(from, ", ") + ")"
-			}
-			return k
-		})
+		problems[i] = tr.NameOrigins(p)
 	}
 	return problems
 }
-
-// ourKey matches a vault-injector.io annotation key in a message.
-var ourKey = regexp.MustCompile(regexp.QuoteMeta(contract.Prefix) + `[A-Za-z0-9._-]*[A-Za-z0-9]`)
 
 // rewrite replaces the vault.hashicorp.com pairs of the annotations mapping with their
 // translation tr, at the place of the first one, carrying their comments over.

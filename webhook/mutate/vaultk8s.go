@@ -2,8 +2,6 @@ package mutate
 
 import (
 	"errors"
-	"regexp"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -40,31 +38,20 @@ func vaultK8sPod(pod *corev1.Pod, d Defaults) (Result, error) {
 	res.Warnings = append(tr.Warnings, res.Warnings...)
 	var denial *Denial
 	if errors.As(err, &denial) {
-		denial.Err = namingOrigins(denial.Err, tr.Origins)
+		denial.Err = namingOrigins(denial.Err, tr)
 	}
 	return res, err
 }
 
-// ourKey matches a vault-injector.io annotation key in a message.
-var ourKey = regexp.MustCompile(regexp.QuoteMeta(contract.Prefix) + `[A-Za-z0-9._-]*[A-Za-z0-9]`)
-
-// namingOrigins follows each vault-injector.io key a refusal names with the vault.hashicorp.com
-// keys it was translated from, so the message names the annotation the user wrote.
-func namingOrigins(err error, origins map[string][]string) error {
-	name := func(msg string) string {
-		return ourKey.ReplaceAllStringFunc(msg, func(k string) string {
-			if from := origins[k]; len(from) > 0 {
-				return k + " (from " + strings.Join(from, ", ") + ")"
-			}
-			return k
-		})
-	}
+// namingOrigins names, in a refusal, the vault.hashicorp.com key behind each vault-injector.io
+// key it names.
+func namingOrigins(err error, tr vaultk8s.Result) error {
 	var ae *annotations.Error
 	if errors.As(err, &ae) {
 		for i, p := range ae.Problems {
-			ae.Problems[i] = name(p)
+			ae.Problems[i] = tr.NameOrigins(p)
 		}
 		return err
 	}
-	return errors.New(name(err.Error()))
+	return errors.New(tr.NameOrigins(err.Error()))
 }

@@ -9,6 +9,7 @@ package vaultk8s
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -56,6 +57,20 @@ type Result struct {
 	Origins  map[string][]string
 	Warnings []string
 	Problems []string
+}
+
+// ourKey matches a vault-injector.io annotation key in a message.
+var ourKey = regexp.MustCompile(regexp.QuoteMeta(contract.Prefix) + `[A-Za-z0-9._-]*[A-Za-z0-9]`)
+
+// NameOrigins follows each vault-injector.io key msg names with the vault.hashicorp.com keys
+// it was translated from (Origins), so a refusal names the annotation the user wrote.
+func (r Result) NameOrigins(msg string) string {
+	return ourKey.ReplaceAllStringFunc(msg, func(k string) string {
+		if from := r.Origins[k]; len(from) > 0 {
+			return k + " (from " + strings.Join(from, ", ") + ")"
+		}
+		return k
+	})
 }
 
 // OptedIn reports whether a pod asks vault-k8s for injection. Only "true", as the
