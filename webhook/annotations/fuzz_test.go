@@ -36,7 +36,7 @@ func FuzzParse(f *testing.F) {
 		}
 		for _, s := range opts.Secrets {
 			if contract.ValidateSecretName(s.Name) != nil || contract.ValidateFilePath(s.File) != nil ||
-				len(s.Template) > MaxTemplateBytes || templateDepth(s.Template) > MaxTemplateDepth ||
+				len(s.Template) > MaxTemplateBytes || contract.TemplateDepth(s.Template, "", "") > MaxTemplateDepth ||
 				contract.ValidateFormat(s.Format) != nil || s.Perms == 0 || s.Perms > 0o777 ||
 				s.TemplateFile != "" && (s.Template != "" || contract.ValidateTemplateFile(s.TemplateFile) != nil) {
 				t.Fatalf("accepted an invalid secret: %+v", s)

@@ -72,9 +72,3 @@ func checkTemplateCost(v, left, right string) error {
 	}
 	return contract.CheckTemplateDepth(v, left, right)
 }
-
-// templateDepth is contract.TemplateDepth with the default delimiters.
-func templateDepth(v string) int { return contract.TemplateDepth(v, "", "") }
-
-// templateDepthDelims is contract.TemplateDepth.
-func templateDepthDelims(v, left, right string) int { return contract.TemplateDepth(v, left, right) }

@@ -132,7 +132,7 @@ func TestTemplateDepth(t *testing.T) {
 		"{{if":                1,
 		`{{ "unterminated }}`: 0,
 	} {
-		if got := templateDepth(tmpl); got != want {
+		if got := contract.TemplateDepth(tmpl, "", ""); got != want {
 			t.Errorf("templateDepth(%q) = %d, want %d", tmpl, got, want)
 		}
 	}

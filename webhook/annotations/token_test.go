@@ -3,6 +3,8 @@ package annotations
 import (
 	"strings"
 	"testing"
+
+	"github.com/vault-injector/vault-injector/contract"
 )
 
 func TestInjectToken(t *testing.T) {
@@ -78,7 +80,7 @@ func TestDelims(t *testing.T) {
 }
 
 func TestTemplateDepthDelims(t *testing.T) {
-	if d := templateDepthDelims(`[[ if x ]][[ with y ]]{{ if }}{{ if }}[[ end ]][[ end ]]`, "[[", "]]"); d != 2 {
+	if d := contract.TemplateDepth(`[[ if x ]][[ with y ]]{{ if }}{{ if }}[[ end ]][[ end ]]`, "[[", "]]"); d != 2 {
 		t.Errorf("depth %d, want 2: {{ }} is text under [[ ]]", d)
 	}
 }
